@@ -1,0 +1,1 @@
+"""The customers area of the UI."""

@@ -1,0 +1,1 @@
+"""The placeholders area of the UI."""

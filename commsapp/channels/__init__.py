@@ -1,0 +1,1 @@
+"""How a message leaves the system: one small interface, one module per channel."""

@@ -1,0 +1,1 @@
+"""Domain logic: no Flask request objects live here."""

@@ -1,0 +1,48 @@
+"""A real SMTP server on loopback for the tests: aiosmtpd, keeping every message."""
+
+import email
+import socket
+import threading
+from email.message import Message
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import Envelope
+
+
+class _Handler:
+    def __init__(self, sink: "SmtpSink") -> None:
+        self.sink = sink
+
+    async def handle_RCPT(self, server, session, envelope: Envelope, address: str, rcpt_options):
+        refusal = self.sink.refuse.get(address)
+        if refusal:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope: Envelope):
+        message = email.message_from_bytes(envelope.content)
+        with self.sink.lock:
+            self.sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted"
+
+
+class SmtpSink:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], Message]] = []
+        self.refuse: dict[str, str] = {}
+        self.lock = threading.Lock()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port)
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def to(self, address: str) -> list[Message]:
+        with self.lock:
+            return [m for _, rcpts, m in self.messages if address in rcpts]
