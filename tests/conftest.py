@@ -1,5 +1,6 @@
 """Fixtures: the app on a real database (SQLite, or PostgreSQL via TEST_DATABASE_URL), real Redis, real SMTP."""
 
+import contextvars
 import os
 import re
 import tempfile
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import redis as redis_lib
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 _TMP = Path(tempfile.mkdtemp(prefix="commsapp-tests-"))
@@ -45,12 +47,24 @@ def _reset_postgres_schema(url: str) -> None:
     engine.dispose()
 
 
+class IsolatedClient(FlaskClient):
+    """Each request gets its own app context, as in production.
+
+    Without this, a request would reuse the app context the `db` fixture holds open, and
+    `g` (where Flask-Login caches the signed-in user) would leak from one request to the next.
+    """
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+
 @pytest.fixture(scope="session")
 def app():
     """One app for the session, its schema built by the migrations (as in production)."""
     if IS_POSTGRES:
         _reset_postgres_schema(TEST_DATABASE_URL)
     application = create_app(_test_config())
+    application.test_client_class = IsolatedClient
     from flask_migrate import upgrade
 
     with application.app_context():
