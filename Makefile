@@ -48,5 +48,5 @@ clean:
 
 # After changing UI strings: refresh the catalogues, translate the new entries, then `make translations`.
 messages: $(STAMP)
-	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -o commsapp/translations/messages.pot --no-location --sort-output --omit-header .
-	$(VENV)/bin/pybabel update -i commsapp/translations/messages.pot -d commsapp/translations --no-fuzzy-matching --omit-header
+	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -o commsapp/translations/messages.pot --no-location --sort-output .
+	$(VENV)/bin/pybabel update -i commsapp/translations/messages.pot -d commsapp/translations --no-fuzzy-matching
