@@ -70,6 +70,24 @@ class Config:
         self.LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", 5))
         self.LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", 15 * 60))
 
+        self.SMTP_HOST = os.environ.get("SMTP_HOST", "").strip()
+        self.SMTP_PORT = int(os.environ.get("SMTP_PORT", 587))
+        self.SMTP_SECURITY = os.environ.get("SMTP_SECURITY", "starttls").strip().lower()
+        self.SMTP_USER = os.environ.get("SMTP_USER", "")
+        self.SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+        self.SMTP_TIMEOUT = float(os.environ.get("SMTP_TIMEOUT", 20))
+        self.MAIL_FROM = os.environ.get("MAIL_FROM", "studio@localhost")
+        self.MAIL_OUTBOX_DIR = os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "mail-outbox"))
+        self.SMS_OUTBOX_FILE = os.environ.get("SMS_OUTBOX_FILE", str(INSTANCE_DIR / "sms-outbox.jsonl"))
+        self.EMAIL_RATE_PER_SECOND = float(os.environ.get("EMAIL_RATE_PER_SECOND", 0))
+        self.SMS_RATE_PER_SECOND = float(os.environ.get("SMS_RATE_PER_SECOND", 0))
+        self.SEND_BATCH_SIZE = int(os.environ.get("SEND_BATCH_SIZE", 100))
+        self.SEND_MAX_ATTEMPTS = int(os.environ.get("SEND_MAX_ATTEMPTS", 8))
+        self.SEND_RETRY_BASE_SECONDS = float(os.environ.get("SEND_RETRY_BASE_SECONDS", 30))
+        self.SENDING_TIMEOUT_SECONDS = float(os.environ.get("SENDING_TIMEOUT_SECONDS", 300))
+        self.REQUEUE_AFTER_SECONDS = float(os.environ.get("REQUEUE_AFTER_SECONDS", 120))
+        self.SWEEP_INTERVAL_SECONDS = float(os.environ.get("SWEEP_INTERVAL_SECONDS", 15))
+
         self.PAGE_SIZE = int(os.environ.get("PAGE_SIZE", 50))
         self.PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip(
             "/"

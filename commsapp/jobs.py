@@ -30,9 +30,18 @@ def job(func: Callable[P, R]) -> Callable[P, R]:
         from commsapp.extensions import db
 
         with _job_app().app_context():
+            # RQ forks a work horse per job: pooled connections inherited from the parent must not be shared.
+            db.engine.dispose(close=False)
             try:
                 return func(*args, **kwargs)
             finally:
                 db.session.remove()
 
     return run
+
+
+@job
+def send_deliveries(delivery_ids: list[int]) -> dict[str, int]:
+    from commsapp.services import outbox
+
+    return outbox.process(delivery_ids)

@@ -1,6 +1,7 @@
 """A real SMTP server on loopback for the tests: aiosmtpd, keeping every message."""
 
 import email
+import email.policy
 import socket
 import threading
 from email.message import Message
@@ -21,7 +22,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope: Envelope):
-        message = email.message_from_bytes(envelope.content)
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.sink.lock:
             self.sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
         return "250 Message accepted"
@@ -41,7 +42,8 @@ class SmtpSink:
         self.controller.start()
 
     def stop(self) -> None:
-        self.controller.stop()
+        if self.controller.loop.is_running():
+            self.controller.stop()
 
     def to(self, address: str) -> list[Message]:
         with self.lock:

@@ -1,6 +1,14 @@
 """The data model, one module per domain; importing this package registers every table."""
 
 from commsapp.models.business import BusinessSettings, Location
+from commsapp.models.consent import (
+    ConsentEvent,
+    ConsentKind,
+    ConsentSource,
+    CustomerGroup,
+    GroupMembership,
+    MembershipStatus,
+)
 from commsapp.models.courses import (
     Booking,
     BookingStatus,
@@ -14,10 +22,36 @@ from commsapp.models.courses import (
     WaitlistStatus,
     booking_participants,
 )
+from commsapp.models.messaging import (
+    Category,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    Direction,
+    Message,
+    MessageContent,
+    SendBatch,
+    Thread,
+)
 from commsapp.models.people import Customer, Participant, Role, StaffUser, Tag, customer_tags
 from commsapp.models.products import CustomerProduct, Product, ProductKind, ProductStatus
 
 __all__ = [
+    "Category",
+    "Channel",
+    "ConsentEvent",
+    "ConsentKind",
+    "ConsentSource",
+    "CustomerGroup",
+    "Delivery",
+    "DeliveryStatus",
+    "Direction",
+    "GroupMembership",
+    "MembershipStatus",
+    "Message",
+    "MessageContent",
+    "SendBatch",
+    "Thread",
     "Booking",
     "BookingStatus",
     "BusinessSettings",

@@ -1,6 +1,8 @@
 """The studio itself: its locations and its one row of business settings."""
 
-from sqlalchemy import String, Text
+from datetime import datetime
+
+from sqlalchemy import String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from commsapp.extensions import db
@@ -39,6 +41,12 @@ class BusinessSettings(db.Model):
     waiver_text: Mapped[str] = mapped_column(Text, default="")
     waiver_version: Mapped[int] = mapped_column(default=1)
     waitlist_minutes_to_respond: Mapped[int] = mapped_column(default=120)
+    # Abuse guard: group sending locks when 30 days of outgoing messages exceed
+    # max(abuse_min_messages, abuse_messages_per_contact x (customers + bookings in 30 days)).
+    abuse_messages_per_contact: Mapped[int] = mapped_column(default=30, server_default="30")
+    abuse_min_messages: Mapped[int] = mapped_column(default=5000, server_default="5000")
+    messaging_locked_at: Mapped[datetime | None]
+    messaging_lock_exempt: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     @classmethod
     def get(cls) -> "BusinessSettings":

@@ -4,7 +4,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from flask_login import UserMixin
-from sqlalchemy import Column, ForeignKey, Index, String, Table, func, text
+from sqlalchemy import Column, ForeignKey, Index, String, Table, false, func, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -99,6 +99,11 @@ class Customer(db.Model):
     )
     portal_access: Mapped[bool] = mapped_column(default=False)
     notes: Mapped[str] = mapped_column(String(2000), default="")
+    # Consent per message type; the history of each change is in ConsentEvent.
+    marketing_email_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
+    transactional_email_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
+    marketing_sms_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
+    sms_stopped: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
     home_location: Mapped[Location | None] = relationship()

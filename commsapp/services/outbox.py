@@ -1,0 +1,665 @@
+"""The one outbox every message goes through: `send` writes it, `process` sends it, `sweep` keeps it moving.
+
+`send` resolves recipients, applies consent and writes the message, one thread per
+customer and one delivery per recipient in a single transaction; only after the commit
+does it put jobs on the queue. Jobs carry delivery ids only, so Redis can lose them:
+`sweep` re-enqueues whatever is still pending, and a delivery is claimed atomically
+(pending to sending) before anything leaves, so nothing is sent twice by two workers.
+"""
+
+import logging
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import func, insert, or_, select, update
+
+from commsapp.channels import ChannelUnavailable, PermanentSendError, TransientSendError
+from commsapp.extensions import db
+from commsapp.models import (
+    Booking,
+    BusinessSettings,
+    Category,
+    Channel,
+    Customer,
+    CustomerGroup,
+    Delivery,
+    DeliveryStatus,
+    Direction,
+    Message,
+    MessageContent,
+    SendBatch,
+    Thread,
+)
+from commsapp.models.base import utcnow
+from commsapp.services import channel_sessions
+from commsapp.services.consent import (
+    Recipient,
+    audience_for,
+    blocked_reason,
+    load_recipients,
+)
+from commsapp.services.email_compose import EmailRecipient, Sender, compose_email, single_line
+from commsapp.services.html_sanitize import html_to_text, sanitize_rich_text
+from commsapp.services.sms_segments import validate_length
+
+log = logging.getLogger(__name__)
+
+PLAN_LIMIT_RECIPIENTS = 75
+ABUSE_LOCK_TEXT = (
+    "It looks like your business may be primarily message-based, which has triggered a lock on your "
+    "account. To request an exception, ask the administrator of this installation to run "
+    "'flask messaging unlock'."
+)
+MISSING_CUSTOMER = "the customer no longer exists"
+
+
+class SendRefused(ValueError):
+    """The whole send is refused before anything is written; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    category: Category
+    channel: Channel
+    subject: str = ""
+    body_html: str = ""
+    sms_text: str = ""
+    is_marketing: bool = False
+    sent_by_id: int | None = None
+    group_id: int | None = None
+    origin: str = ""
+    location_id: int | None = None
+    scheduled_at: datetime | None = None
+    description: str = ""
+
+
+@dataclass
+class Preflight:
+    """What a send would do: how many receive it, how many are skipped and why."""
+
+    channel: Channel
+    will_receive: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    refused: str | None = None
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+
+@dataclass(frozen=True)
+class SendResult:
+    batch_id: int | None
+    message_ids: list[int]
+    queued: int
+    skipped: dict[str, int]
+
+
+# --- Writing the outbox -------------------------------------------------------------------
+
+
+def _validated(spec: MessageSpec) -> MessageSpec:
+    if spec.channel == Channel.SMS:
+        if not spec.sms_text.strip():
+            raise SendRefused("The SMS text is empty.")
+        too_long = validate_length(spec.sms_text)
+        if too_long:
+            raise SendRefused(too_long)
+    elif not spec.body_html.strip() and not spec.subject.strip():
+        raise SendRefused("The message is empty.")
+    return spec
+
+
+def _unique(customer_ids: Iterable[int]) -> list[int]:
+    return list(dict.fromkeys(int(i) for i in customer_ids))
+
+
+def _email_problem(address: str) -> str | None:
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return f"{address!r} is not a valid email address"
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _cached_email_problem(address: str) -> str | None:
+    return _email_problem(address)
+
+
+def _decide(
+    recipients: dict[int, Recipient], customer_ids: list[int], spec: MessageSpec, region: str
+) -> dict[int, str | None]:
+    audience = audience_for(spec.category, spec.is_marketing, len(customer_ids))
+    decisions: dict[int, str | None] = {}
+    for customer_id in customer_ids:
+        recipient = recipients.get(customer_id)
+        if recipient is None:
+            decisions[customer_id] = MISSING_CUSTOMER
+            continue
+        reason = blocked_reason(recipient, spec.channel, audience, region)
+        if reason is None and spec.channel == Channel.EMAIL:
+            reason = _cached_email_problem(recipient.email)
+        decisions[customer_id] = reason
+    return decisions
+
+
+def _plan_and_abuse_check(
+    spec: MessageSpec, recipient_count: int, settings: BusinessSettings
+) -> str | None:
+    if (
+        spec.channel == Channel.EMAIL
+        and recipient_count >= PLAN_LIMIT_RECIPIENTS
+        and not settings.marketing_suite_enabled
+    ):
+        return (
+            f"Sending an email to {PLAN_LIMIT_RECIPIENTS} or more recipients at once needs the marketing suite. "
+            "An admin can enable it under Settings > Plan; with it there is no limit."
+        )
+    group_send = recipient_count > 1 and not settings.messaging_lock_exempt
+    if group_send and (
+        settings.messaging_locked_at is not None
+        or _volume_out_of_proportion(settings, recipient_count)
+    ):
+        return ABUSE_LOCK_TEXT
+    return None
+
+
+def _volume_out_of_proportion(settings: BusinessSettings, adding: int) -> bool:
+    since = utcnow() - timedelta(days=30)
+    sent = db.session.scalar(
+        select(func.count())
+        .select_from(Delivery)
+        .where(
+            Delivery.created_at >= since,
+            Delivery.status != DeliveryStatus.SKIPPED,
+            Delivery.channel != Channel.IN_APP,
+        )
+    )
+    contacts = db.session.scalar(select(func.count()).select_from(Customer)) + db.session.scalar(
+        select(func.count()).select_from(Booking).where(Booking.created_at >= since)
+    )
+    limit = max(settings.abuse_min_messages, settings.abuse_messages_per_contact * contacts)
+    return sent + adding > limit
+
+
+def preflight(spec: MessageSpec, customer_ids: Sequence[int]) -> Preflight:
+    """The same decisions `send` will make, without writing anything."""
+    ids = _unique(customer_ids)
+    settings = BusinessSettings.get()
+    result = Preflight(channel=spec.channel)
+    result.refused = _plan_and_abuse_check(spec, len(ids), settings)
+    recipients = load_recipients(ids, spec.group_id)
+    for reason in _decide(recipients, ids, spec, settings.default_region).values():
+        if reason is None:
+            result.will_receive += 1
+        else:
+            result.skipped[reason] = result.skipped.get(reason, 0) + 1
+    return result
+
+
+def send(spec: MessageSpec, customer_ids: Sequence[int]) -> SendResult:
+    """Write the message for every customer (one thread each) and queue what may be sent.
+
+    :raise SendRefused: empty message, plan limit, or the abuse lock; nothing is written then.
+    """
+    spec = _validated(spec)
+    ids = _unique(customer_ids)
+    if not ids:
+        raise SendRefused("Choose at least one recipient.")
+    settings = BusinessSettings.get()
+    refusal = _plan_and_abuse_check(spec, len(ids), settings)
+    if refusal:
+        if refusal == ABUSE_LOCK_TEXT and settings.messaging_locked_at is None:
+            settings.messaging_locked_at = utcnow()
+            db.session.commit()
+        raise SendRefused(refusal)
+
+    recipients = load_recipients(ids, spec.group_id)
+    decisions = _decide(recipients, ids, spec, settings.default_region)
+    now = utcnow()
+    due = spec.scheduled_at or now
+    send_now = due <= now
+
+    content = MessageContent(
+        subject=single_line(spec.subject)[:300],
+        body_html=sanitize_rich_text(spec.body_html) if spec.body_html else "",
+        sms_text=spec.sms_text,
+    )
+    content.body_text = html_to_text(content.body_html)
+    db.session.add(content)
+    batch = None
+    if len(ids) > 1:
+        batch = SendBatch(
+            created_by_id=spec.sent_by_id,
+            recipient_count=len(ids),
+            description=spec.description[:300],
+        )
+        db.session.add(batch)
+    db.session.flush()
+
+    existing_ids = [i for i in ids if i in recipients]
+    thread_of = _threads_for(existing_ids, now)
+    message_rows = [
+        {
+            "thread_id": thread_of[customer_id],
+            "content_id": content.id,
+            "batch_id": batch.id if batch else None,
+            "direction": Direction.OUTBOUND,
+            "channel": spec.channel,
+            "category": spec.category,
+            "is_marketing": spec.is_marketing or spec.category == Category.MARKETING,
+            "audience_size": len(ids),
+            "sent_by_id": spec.sent_by_id,
+            "group_id": spec.group_id,
+            "origin": spec.origin,
+            "location_id": spec.location_id,
+            "created_at": now,
+        }
+        for customer_id in existing_ids
+    ]
+    message_ids = _insert_returning_ids(Message, message_rows)
+    delivery_rows = []
+    for customer_id, message_id in zip(existing_ids, message_ids, strict=True):
+        reason = decisions[customer_id]
+        recipient = recipients[customer_id]
+        address = (
+            recipient.email
+            if spec.channel == Channel.EMAIL
+            else recipient.mobile
+            if spec.channel == Channel.SMS
+            else ""
+        )
+        delivery_rows.append(
+            {
+                "message_id": message_id,
+                "customer_id": customer_id,
+                "channel": spec.channel,
+                "address": (address or "")[:254],
+                "status": DeliveryStatus.SKIPPED if reason else DeliveryStatus.PENDING,
+                "reason": reason or "",
+                "created_at": now,
+                "next_attempt_at": due,
+                "enqueued_at": now if (send_now and not reason) else None,
+            }
+        )
+    delivery_ids = _insert_returning_ids(Delivery, delivery_rows)
+    db.session.commit()
+
+    pending = [
+        d
+        for d, row in zip(delivery_ids, delivery_rows, strict=True)
+        if row["status"] == DeliveryStatus.PENDING
+    ]
+    if send_now and pending:
+        enqueue_deliveries(pending)
+    skipped: dict[str, int] = {}
+    for reason in decisions.values():
+        if reason:
+            skipped[reason] = skipped.get(reason, 0) + 1
+    return SendResult(batch.id if batch else None, message_ids, len(pending), skipped)
+
+
+def _insert_returning_ids(model, rows: list[dict]) -> list[int]:
+    if not rows:
+        return []
+    result = db.session.execute(
+        insert(model).returning(model.id, sort_by_parameter_order=True), rows
+    )
+    return [row[0] for row in result]
+
+
+def _threads_for(customer_ids: list[int], now: datetime) -> dict[int, int]:
+    """Each customer's thread, created where missing, and marked as just written to."""
+    thread_of: dict[int, int] = {}
+    for start in range(0, len(customer_ids), 1000):
+        chunk = customer_ids[start : start + 1000]
+        existing = db.session.execute(
+            select(Thread.customer_id, Thread.id).where(Thread.customer_id.in_(chunk))
+        )
+        thread_of.update({customer_id: thread_id for customer_id, thread_id in existing})
+        missing = [c for c in chunk if c not in thread_of]
+        if missing:
+            homes = db.session.execute(
+                select(Customer.id, Customer.home_location_id).where(Customer.id.in_(missing))
+            )
+            locations = {customer_id: location_id for customer_id, location_id in homes}
+            rows = [
+                {"customer_id": c, "location_id": locations.get(c), "created_at": now}
+                for c in missing
+            ]
+            created = _insert_returning_ids(Thread, rows)
+            thread_of.update(zip(missing, created, strict=True))
+        db.session.execute(
+            update(Thread)
+            .where(Thread.id.in_([thread_of[c] for c in chunk]))
+            .values(last_message_at=now, last_outbound_at=now)
+        )
+    return thread_of
+
+
+# --- Queueing -----------------------------------------------------------------------------
+
+
+def enqueue_deliveries(delivery_ids: Sequence[int]) -> int:
+    """Put jobs of up to SEND_BATCH_SIZE deliveries on the queue; returns the number of jobs.
+
+    A Redis outage here loses nothing: the deliveries stay pending and the sweep queues them.
+    """
+    from redis.exceptions import RedisError
+    from rq import Queue
+
+    from commsapp.queue import get_queue
+
+    size = current_app.config["SEND_BATCH_SIZE"]
+    chunks = [list(delivery_ids[i : i + size]) for i in range(0, len(delivery_ids), size)]
+    try:
+        queue = get_queue()
+        jobs = [
+            Queue.prepare_data(
+                "commsapp.jobs.send_deliveries", args=(chunk,), timeout=1800, result_ttl=600
+            )
+            for chunk in chunks
+        ]
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue_many(jobs, pipeline=pipe)
+            pipe.execute()
+    except (RedisError, OSError) as exc:
+        log.warning(
+            "could not queue %d deliveries (%s); the sweep will queue them", len(delivery_ids), exc
+        )
+        return 0
+    return len(chunks)
+
+
+def sweep() -> dict[str, int]:
+    """Re-queue pending deliveries whose job vanished or whose retry is due, and rescue stuck ones."""
+    config = current_app.config
+    now = utcnow()
+    stuck_before = now - timedelta(seconds=config["SENDING_TIMEOUT_SECONDS"])
+    # A worker killed mid-send leaves its claim behind; the message may or may not have left,
+    # and sending again is the lesser evil (its Message-ID shows it as a duplicate).
+    rescued = db.session.execute(
+        update(Delivery)
+        .where(Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at < stuck_before)
+        .values(
+            status=DeliveryStatus.PENDING,
+            enqueued_at=None,
+            reason="retried: the worker stopped while sending",
+        )
+    ).rowcount
+    requeue_before = now - timedelta(seconds=config["REQUEUE_AFTER_SECONDS"])
+    due_ids = list(
+        db.session.scalars(
+            select(Delivery.id)
+            .where(
+                Delivery.status == DeliveryStatus.PENDING,
+                Delivery.next_attempt_at <= now,
+                or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < requeue_before),
+            )
+            .order_by(Delivery.id)
+            .limit(50_000)
+        )
+    )
+    for start in range(0, len(due_ids), 1000):
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(due_ids[start : start + 1000]))
+            .values(enqueued_at=now)
+        )
+    db.session.commit()
+    jobs = enqueue_deliveries(due_ids) if due_ids else 0
+    if due_ids and not jobs:
+        # Redis is away: forget the enqueue time so the next sweep tries again at once.
+        for start in range(0, len(due_ids), 1000):
+            db.session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(due_ids[start : start + 1000]))
+                .values(enqueued_at=None)
+            )
+        db.session.commit()
+    return {"rescued": rescued, "queued": len(due_ids) if jobs else 0}
+
+
+# --- Sending ------------------------------------------------------------------------------
+
+
+def _claim(delivery_ids: Sequence[int]) -> list[int]:
+    """pending to sending, only for rows still pending: two workers never both get one."""
+    now = utcnow()
+    claimed = list(
+        db.session.scalars(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(list(delivery_ids)),
+                Delivery.status == DeliveryStatus.PENDING,
+                Delivery.next_attempt_at <= now,
+            )
+            .values(status=DeliveryStatus.SENDING, claimed_at=now)
+            .returning(Delivery.id)
+        )
+    )
+    db.session.commit()
+    return sorted(claimed)
+
+
+def _finish(
+    delivery_id: int,
+    status: DeliveryStatus,
+    reason: str = "",
+    provider_id: str | None = None,
+    address: str | None = None,
+    attempted: bool = True,
+) -> None:
+    values: dict = {"status": status, "reason": reason[:500]}
+    if attempted:
+        values["attempts"] = Delivery.attempts + 1
+    if provider_id is not None:
+        values["provider_id"] = provider_id[:120]
+    if status == DeliveryStatus.SENT:
+        values["sent_at"] = utcnow()
+    if address is not None:
+        values["address"] = address[:254]
+    db.session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+    db.session.commit()
+
+
+def _retry_later(
+    delivery_id: int, attempts_before: int, reason: str, attempted: bool = True
+) -> None:
+    config = current_app.config
+    attempts = attempts_before + (1 if attempted else 0)
+    if attempts >= config["SEND_MAX_ATTEMPTS"]:
+        _finish(
+            delivery_id,
+            DeliveryStatus.FAILED,
+            f"gave up after {attempts} attempts: {reason}",
+            attempted=attempted,
+        )
+        return
+    delay = min(
+        3600.0, config["SEND_RETRY_BASE_SECONDS"] * 2 ** max(attempts - 1, 0)
+    ) * random.uniform(0.8, 1.2)
+    db.session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id)
+        .values(
+            status=DeliveryStatus.PENDING,
+            reason=f"will retry: {reason}"[:500],
+            attempts=attempts,
+            next_attempt_at=utcnow() + timedelta(seconds=delay),
+            enqueued_at=None,
+        )
+    )
+    db.session.commit()
+
+
+def _sender(settings: BusinessSettings) -> Sender:
+    config = current_app.config
+    return Sender(
+        business_name=settings.name,
+        business_address=settings.address,
+        from_address=config["MAIL_FROM"],
+        reply_to=settings.contact_email,
+        public_base_url=config["PUBLIC_BASE_URL"],
+        secret_key=config["SECRET_KEY"],
+    )
+
+
+def process(delivery_ids: Sequence[int]) -> dict[str, int]:
+    """Send these deliveries (the job's work); every claimed one ends sent, failed, skipped or pending again."""
+    claimed = _claim(delivery_ids)
+    outcome = {"sent": 0, "failed": 0, "skipped": 0, "retry": 0}
+    if not claimed:
+        return outcome
+    rows = db.session.execute(
+        select(Delivery, Message, MessageContent, Customer)
+        .join(Message, Delivery.message_id == Message.id)
+        .join(MessageContent, Message.content_id == MessageContent.id)
+        .outerjoin(Customer, Delivery.customer_id == Customer.id)
+        .where(Delivery.id.in_(claimed))
+        .order_by(Delivery.id)
+    ).all()
+    settings = BusinessSettings.get()
+    sender = _sender(settings)
+    groups = {
+        g.id: g.name
+        for g in db.session.scalars(
+            select(CustomerGroup).where(
+                CustomerGroup.id.in_({r.Message.group_id for r in rows if r.Message.group_id})
+            )
+        )
+    }
+    sessions = channel_sessions.SessionPool(current_app.config)
+    unavailable: dict[Channel, str] = {}
+    try:
+        for delivery, message, content, customer in rows:
+            state = _send_one(
+                delivery,
+                message,
+                content,
+                customer,
+                settings,
+                sender,
+                groups,
+                sessions,
+                unavailable,
+            )
+            outcome[state] += 1
+    finally:
+        sessions.close()
+        # Anything still claimed (an unexpected error above) goes back to the queue, not into limbo.
+        db.session.rollback()
+        db.session.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(claimed), Delivery.status == DeliveryStatus.SENDING)
+            .values(status=DeliveryStatus.PENDING, enqueued_at=None)
+        )
+        db.session.commit()
+    return outcome
+
+
+def _send_one(
+    delivery, message, content, customer, settings, sender, groups, sessions, unavailable
+) -> str:
+    if customer is None:
+        _finish(
+            delivery.id,
+            DeliveryStatus.SKIPPED,
+            "the customer was deleted before the message was sent",
+            attempted=False,
+        )
+        return "skipped"
+    if delivery.channel in unavailable:
+        _retry_later(delivery.id, delivery.attempts, unavailable[delivery.channel], attempted=False)
+        return "retry"
+    audience = audience_for(message.category, message.is_marketing, message.audience_size)
+    recipient = Recipient(
+        customer.id,
+        customer.email,
+        customer.mobile,
+        customer.portal_access,
+        customer.marketing_email_opt_out,
+        customer.transactional_email_opt_out,
+        customer.marketing_sms_opt_out,
+        customer.sms_stopped,
+        left_group=_left_group(customer.id, message.group_id),
+    )
+    # Consent is checked again at send time: a customer may have opted out since the message was queued.
+    reason = blocked_reason(recipient, delivery.channel, audience, settings.default_region)
+    if reason is None and delivery.channel == Channel.EMAIL:
+        reason = _email_problem(customer.email)
+    if reason:
+        _finish(delivery.id, DeliveryStatus.SKIPPED, reason, attempted=False)
+        return "skipped"
+    try:
+        if delivery.channel == Channel.EMAIL:
+            group = (
+                (message.group_id, groups.get(message.group_id, "")) if message.group_id else None
+            )
+            email = compose_email(
+                delivery_id=delivery.id,
+                sender=sender,
+                recipient=EmailRecipient(
+                    customer.id, customer.first_name, customer.last_name, customer.email
+                ),
+                subject=content.subject,
+                body_html=content.body_html,
+                audience=audience,
+                group=group,
+            )
+            sessions.throttle(Channel.EMAIL)
+            provider_id = sessions.email().send(email)
+            address = customer.email
+        elif delivery.channel == Channel.SMS:
+            sessions.throttle(Channel.SMS)
+            provider_id = sessions.sms().send(
+                channel_sessions.OutgoingSms(
+                    to=customer.mobile, body=content.sms_text, sender=settings.sms_sender_number
+                )
+            )
+            address = customer.mobile
+        else:
+            provider_id = sessions.in_app().send(message.id)
+            address = ""
+    except ChannelUnavailable as exc:
+        unavailable[delivery.channel] = str(exc)
+        _retry_later(delivery.id, delivery.attempts, str(exc))
+        return "retry"
+    except TransientSendError as exc:
+        _retry_later(delivery.id, delivery.attempts, str(exc))
+        return "retry"
+    except PermanentSendError as exc:
+        _finish(delivery.id, DeliveryStatus.FAILED, str(exc))
+        return "failed"
+    except (ValueError, TypeError) as exc:
+        log.exception("delivery %s could not be composed", delivery.id)
+        _finish(delivery.id, DeliveryStatus.FAILED, f"the message could not be composed: {exc}")
+        return "failed"
+    _finish(delivery.id, DeliveryStatus.SENT, "", provider_id=provider_id, address=address)
+    return "sent"
+
+
+def _left_group(customer_id: int, group_id: int | None) -> bool:
+    if group_id is None:
+        return False
+    from commsapp.models import GroupMembership, MembershipStatus
+
+    membership = db.session.get(GroupMembership, (customer_id, group_id))
+    return membership is not None and membership.status == MembershipStatus.UNSUBSCRIBED
+
+
+def batch_progress(batch_id: int) -> dict[str, int]:
+    """Deliveries of a send to many, counted by status (for the progress bar)."""
+    rows = db.session.execute(
+        select(Delivery.status, func.count())
+        .join(Message, Delivery.message_id == Message.id)
+        .where(Message.batch_id == batch_id)
+        .group_by(Delivery.status)
+    ).all()
+    return {status.value: count for status, count in rows}
