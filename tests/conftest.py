@@ -80,15 +80,20 @@ def _clean_state(request):
         return
     app = request.getfixturevalue("app")
     with app.app_context():
-        _db.session.remove()
-        tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
-        with _db.engine.begin() as conn:
-            if IS_POSTGRES:
-                conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-            else:
-                for table in tables:
-                    conn.execute(text(f"DELETE FROM {table}"))
+        empty_tables()
     redis_lib.Redis.from_url(TEST_REDIS_URL).flushdb()
+
+
+def empty_tables() -> None:
+    """Delete every row (inside an app context); for tests that need a clean slate more than once."""
+    _db.session.remove()
+    tables = [t.name for t in reversed(_db.metadata.sorted_tables)]
+    with _db.engine.begin() as conn:
+        if IS_POSTGRES:
+            conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                conn.execute(text(f"DELETE FROM {table}"))
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ def register_blueprints(app: Flask) -> None:
     from commsapp.blueprints.customers.routes import bp as customers_bp
     from commsapp.blueprints.inbox.routes import bp as inbox_bp
     from commsapp.blueprints.placeholders.routes import register_placeholders
+    from commsapp.blueprints.public.routes import bp as public_bp
     from commsapp.blueprints.settings.routes import bp as settings_bp
 
     app.register_blueprint(auth_bp)
@@ -16,4 +17,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(customers_bp)
     app.register_blueprint(courses_bp)
     app.register_blueprint(settings_bp)
+    app.register_blueprint(public_bp)
     register_placeholders(app)

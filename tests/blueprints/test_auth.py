@@ -8,7 +8,10 @@ PASSWORD = "correct horse battery"
 
 
 def _login(client, email, password):
-    return client.post("/login", data={"email": email, "password": password, "csrf_token": csrf_token(client, "/login")})
+    return client.post(
+        "/login",
+        data={"email": email, "password": password, "csrf_token": csrf_token(client, "/login")},
+    )
 
 
 def test_correct_password_signs_in_and_lands_in_the_inbox(client, db):
@@ -57,7 +60,9 @@ def test_tampered_session_cookie_is_ignored(client, login_as):
     """A session cookie that does not carry a valid signature signs nobody in."""
     login_as(Role.ADMIN)
     cookie = client.get_cookie("session")
-    client.set_cookie("session", cookie.value[:-4] + ("AAAA" if not cookie.value.endswith("AAAA") else "BBBB"))
+    client.set_cookie(
+        "session", cookie.value[:-4] + ("AAAA" if not cookie.value.endswith("AAAA") else "BBBB")
+    )
     response = client.get("/customers")
     assert response.status_code == 302
 
@@ -84,7 +89,11 @@ def test_login_does_not_redirect_to_other_sites(client, db):
     db.session.commit()
     response = client.post(
         "/login?next=//evil.example/x",
-        data={"email": "anna@studio.de", "password": PASSWORD, "csrf_token": csrf_token(client, "/login")},
+        data={
+            "email": "anna@studio.de",
+            "password": PASSWORD,
+            "csrf_token": csrf_token(client, "/login"),
+        },
     )
     assert response.headers["Location"] == "/"
 

@@ -22,7 +22,9 @@ def test_htmx_request_gets_a_fragment_and_a_normal_request_a_page(client, login_
 
 def test_customer_search_matches_name_email_and_phone(client, login_as, db):
     """Every word of the search must match the name, email or mobile."""
-    factories.customer(first_name="Lea", last_name="Berger", email="lea@example.org", mobile="+4915112345678")
+    factories.customer(
+        first_name="Lea", last_name="Berger", email="lea@example.org", mobile="+4915112345678"
+    )
     factories.customer(first_name="Tom", last_name="Berger", email="tom@example.org")
     db.session.commit()
     login_as(Role.ADMIN)
@@ -48,7 +50,9 @@ def test_customer_list_pages_by_keyset(client, login_as, db, app):
             more = re.search(r'hx-get="/customers\?q=&amp;after=(\d+)"', body)
             if not more:
                 break
-            body = client.get(f"/customers?after={more.group(1)}", headers={"HX-Request": "true"}).get_data(as_text=True)
+            body = client.get(
+                f"/customers?after={more.group(1)}", headers={"HX-Request": "true"}
+            ).get_data(as_text=True)
         assert seen == [f"{i:02d}" for i in range(7)]
     finally:
         app.config["PAGE_SIZE"] = 50
@@ -61,7 +65,9 @@ def test_customer_profile_shows_tags_products_bookings_and_participants(client, 
     child = factories.participant(customer, "Noah")
     course = factories.course(name="Schwimmen Kinder")
     factories.booking(customer, factories.session(course), participants=[child])
-    factories.customer_product(customer, factories.product(name="10er Karte"), credits_total=10, credits_left=3)
+    factories.customer_product(
+        customer, factories.product(name="10er Karte"), credits_total=10, credits_left=3
+    )
     db.session.commit()
     login_as(Role.STAFF)
     body = client.get(f"/customers/{customer.id}").get_data(as_text=True)
@@ -98,7 +104,15 @@ def test_last_admin_cannot_demote_themselves(client, login_as, db):
     admin = login_as(Role.ADMIN)
     response = client.post(
         f"/settings/staff/{admin.id}",
-        data={"name": admin.name, "email": admin.email, "role": "staff", "location_id": "0", "language": "", "active": "y", "csrf_token": csrf_token(client, "/settings/staff")},
+        data={
+            "name": admin.name,
+            "email": admin.email,
+            "role": "staff",
+            "location_id": "0",
+            "language": "",
+            "active": "y",
+            "csrf_token": csrf_token(client, "/settings/staff"),
+        },
     )
     assert response.status_code == 422
     assert b"last active admin" in response.data
@@ -111,7 +125,15 @@ def test_invalid_settings_are_refused_with_the_field_named(client, login_as, db)
     login_as(Role.ADMIN)
     response = client.post(
         "/settings",
-        data={"name": "Studio", "time_zone": "Mars/Olympus", "default_region": "DE", "default_language": "de", "sms_tier_segments": "500", "waitlist_minutes_to_respond": "60", "csrf_token": csrf_token(client, "/settings")},
+        data={
+            "name": "Studio",
+            "time_zone": "Mars/Olympus",
+            "default_region": "DE",
+            "default_language": "de",
+            "sms_tier_segments": "500",
+            "waitlist_minutes_to_respond": "60",
+            "csrf_token": csrf_token(client, "/settings"),
+        },
         headers={"HX-Request": "true"},
     )
     assert response.status_code == 422

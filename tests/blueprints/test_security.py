@@ -12,9 +12,13 @@ from tests.conftest import csrf_token
 PUBLIC_ENDPOINTS = {
     "static": "stylesheets and vendored scripts",
     "auth.login": "the sign-in page itself",
+    "public.unsubscribe_page": "customers follow it from an email; the signed token authorises",
+    "public.one_click": "mail providers POST it (RFC 8058); the signed token authorises",
 }
-# POST routes that take no CSRF token, each with the reason (none yet).
-CSRF_EXEMPT_ENDPOINTS: dict[str, str] = {}
+# POST routes that take no CSRF token, each with the reason.
+CSRF_EXEMPT_ENDPOINTS = {
+    "public.one_click": "RFC 8058 one-click comes from the mail provider, without cookies or a token",
+}
 
 
 def _fill(rule) -> str:
@@ -90,7 +94,9 @@ def test_every_post_route_refuses_a_wrong_csrf_token(app, client, login_as):
     for rule in _rules(app, "POST"):
         if rule.endpoint in CSRF_EXEMPT_ENDPOINTS:
             continue
-        response = client.post(_fill(rule), data={"csrf_token": "forged"}, headers={"X-CSRFToken": "forged"})
+        response = client.post(
+            _fill(rule), data={"csrf_token": "forged"}, headers={"X-CSRFToken": "forged"}
+        )
         assert response.status_code == 400, rule.rule
 
 
@@ -110,13 +116,22 @@ def test_customer_of_another_location_answers_404(client, login_as, db):
 def test_course_of_another_location_or_teacher_answers_404(client, login_as, db):
     """Courses outside the location, and for teachers courses they do not teach, are 404."""
     berlin, zurich = factories.location("Berlin"), factories.location("Zürich")
-    teacher = factories.staff_user(Role.TEACHER, email="t@example.org", password="correct horse battery")
+    teacher = factories.staff_user(
+        Role.TEACHER, email="t@example.org", password="correct horse battery"
+    )
     taught = factories.course(berlin, teacher=teacher, name="Yoga am Morgen")
     untaught = factories.course(berlin, name="Pilates")
     elsewhere = factories.course(zurich, name="Ballett")
     session = factories.session(elsewhere)
     db.session.commit()
-    client.post("/login", data={"email": "t@example.org", "password": "correct horse battery", "csrf_token": csrf_token(client, "/login")})
+    client.post(
+        "/login",
+        data={
+            "email": "t@example.org",
+            "password": "correct horse battery",
+            "csrf_token": csrf_token(client, "/login"),
+        },
+    )
     assert client.get(f"/courses/{taught.id}").status_code == 200
     assert client.get(f"/courses/{untaught.id}").status_code == 404
     assert "Pilates" not in client.get("/courses").get_data(as_text=True)

@@ -2,14 +2,15 @@
 
 from datetime import datetime
 
-from flask import Blueprint, current_app, request
+from flask import Blueprint, abort, current_app, request
 from flask_login import current_user
 from sqlalchemy import select
 
 from commsapp.access import STAFF_ROLES, customer_scope, get_customer_or_404, roles
 from commsapp.extensions import db
-from commsapp.models import Booking, CourseSession, CustomerProduct
+from commsapp.models import Booking, ConsentKind, ConsentSource, CourseSession, CustomerProduct
 from commsapp.models.base import utcnow
+from commsapp.services import consent
 from commsapp.services.customers import MAX_SEARCH_LENGTH, list_customers
 from commsapp.views_support import render_page
 
@@ -48,6 +49,55 @@ def profile(customer_id: int):
         upcoming=upcoming,
         past=past,
         now=now,
+        **_consent_context(customer),
+    )
+
+
+# The switches staff see on the profile, as in the reference: an "x" to unsubscribe, an arrow to undo.
+STAFF_CONSENT_KINDS = (
+    ConsentKind.MARKETING_EMAIL,
+    ConsentKind.TRANSACTIONAL_EMAIL,
+    ConsentKind.MARKETING_SMS,
+    ConsentKind.ALL_SMS,
+)
+
+
+def _consent_context(customer) -> dict:
+    return {
+        "consents": [(kind, consent.is_subscribed(customer, kind)) for kind in STAFF_CONSENT_KINDS],
+        "consent_events": consent.consent_history(customer.id),
+    }
+
+
+@bp.route("/<int:customer_id>/consent", methods=["POST"])
+@roles(*STAFF_ROLES)
+def change_consent(customer_id: int):
+    """Unsubscribe or resubscribe a customer for one message type, logged as a staff change.
+
+    :raise 404: customer outside the staff member's location; :raise 400: unknown message type.
+    """
+    customer = get_customer_or_404(customer_id)
+    try:
+        kind = ConsentKind(request.form.get("kind", ""))
+    except ValueError:
+        abort(400, description="Unknown message type.")
+    if kind not in STAFF_CONSENT_KINDS:
+        abort(400, description="Unknown message type.")
+    subscribed = request.form.get("subscribed") == "1"
+    consent.set_consent(
+        customer,
+        kind,
+        subscribed,
+        ConsentSource.STAFF,
+        actor_staff_id=current_user.id,
+        ip_address=request.remote_addr or "",
+    )
+    db.session.commit()
+    return render_page(
+        "customers/profile.html",
+        "customers/_consent.html",
+        customer=customer,
+        **_consent_context(customer),
     )
 
 

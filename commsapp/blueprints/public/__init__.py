@@ -1,0 +1,1 @@
+"""Pages customers open without signing in: unsubscribe links from emails."""
