@@ -68,7 +68,7 @@ def app():
     from flask_migrate import upgrade
 
     with application.app_context():
-        upgrade()
+        upgrade(revision="heads")
     return application
 
 

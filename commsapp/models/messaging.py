@@ -87,6 +87,9 @@ class MessageContent(db.Model):
     body_html: Mapped[str] = mapped_column(Text, default="")
     body_text: Mapped[str] = mapped_column(Text, default="")
     sms_text: Mapped[str] = mapped_column(Text, default="")
+    # Emails designed in the block editor keep their blocks (JSON): each recipient's copy is
+    # rendered from them, because filled-in variables must go through the same escaping.
+    blocks_json: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from commsapp.models import ConsentKind
 from commsapp.services.consent import Audience, unsubscribe_token
+from commsapp.services.email_blocks import render_email
 from commsapp.services.html_sanitize import html_to_text
 from commsapp.services.templating import fill_variables
 
@@ -29,7 +30,7 @@ class Sender:
 
 @dataclass(frozen=True)
 class EmailRecipient:
-    customer_id: int
+    customer_id: int | None  # None for staff, who get no unsubscribe links
     first_name: str
     last_name: str
     email: str
@@ -66,6 +67,8 @@ def unsubscribe_links(
 ) -> list[tuple[str, str]]:
     """(label, url) pairs for the footer: each category links to its own opt-out."""
     base = f"{sender.public_base_url}/unsubscribe/"
+    if customer_id is None:
+        return []
     if audience == Audience.TRANSACTIONAL:
         return [
             (
@@ -100,8 +103,12 @@ def compose_email(
     body_html: str,
     audience: Audience,
     group: tuple[int, str] | None = None,
+    blocks: list[dict] | None = None,
 ) -> EmailMessage:
-    """`body_html` is already sanitised; values filled into it are escaped."""
+    """`body_html` is already sanitised; values filled into it are escaped.
+
+    With `blocks` (from the block editor) the body is rendered from them through MJML instead.
+    """
     values = {
         "first_name": recipient.first_name,
         "last_name": recipient.last_name,
@@ -121,13 +128,23 @@ def compose_email(
         footer_html += f'<br><a href="{escape(url)}" style="color:#6b7280;">{escape(label)}</a>'
         footer_text += f"\n{label}: {url}"
 
-    html = _FRAME.format(
-        title=escape(subject_line),
-        header=escape(sender.business_name),
-        body=body,
-        footer=footer_html,
-    )
-    text = f"{html_to_text(body)}\n\n-- \n{footer_text}\n"
+    if blocks is not None:
+        rendered = render_email(
+            blocks,
+            variables=values,
+            header_html=escape(sender.business_name),
+            footer_html=footer_html,
+            business_name=sender.business_name,
+        )
+        html, text = rendered.html, f"{rendered.text}\n\n-- \n{footer_text}\n"
+    else:
+        html = _FRAME.format(
+            title=escape(subject_line),
+            header=escape(sender.business_name),
+            body=body,
+            footer=footer_html,
+        )
+        text = f"{html_to_text(body)}\n\n-- \n{footer_text}\n"
 
     email = EmailMessage()
     email["Subject"] = subject_line

@@ -7,6 +7,8 @@ does it put jobs on the queue. Jobs carry delivery ids only, so Redis can lose t
 (pending to sending) before anything leaves, so nothing is sent twice by two workers.
 """
 
+import dataclasses
+import json
 import logging
 import random
 from collections.abc import Iterable, Sequence
@@ -33,6 +35,7 @@ from commsapp.models import (
     Message,
     MessageContent,
     SendBatch,
+    StaffUser,
     Thread,
 )
 from commsapp.models.base import utcnow
@@ -43,6 +46,7 @@ from commsapp.services.consent import (
     blocked_reason,
     load_recipients,
 )
+from commsapp.services.email_blocks import BlockError, render_email, validate_blocks
 from commsapp.services.email_compose import EmailRecipient, Sender, compose_email, single_line
 from commsapp.services.html_sanitize import html_to_text, sanitize_rich_text
 from commsapp.services.sms_segments import validate_length
@@ -76,6 +80,8 @@ class MessageSpec:
     location_id: int | None = None
     scheduled_at: datetime | None = None
     description: str = ""
+    # Blocks from the email editor; when given, each copy is rendered from them instead of body_html.
+    blocks: list[dict] | None = None
 
 
 @dataclass
@@ -226,13 +232,7 @@ def send(spec: MessageSpec, customer_ids: Sequence[int]) -> SendResult:
     due = spec.scheduled_at or now
     send_now = due <= now
 
-    content = MessageContent(
-        subject=single_line(spec.subject)[:300],
-        body_html=sanitize_rich_text(spec.body_html) if spec.body_html else "",
-        sms_text=spec.sms_text,
-    )
-    content.body_text = html_to_text(content.body_html)
-    db.session.add(content)
+    content = _content_for(spec)
     batch = None
     if len(ids) > 1:
         batch = SendBatch(
@@ -303,6 +303,75 @@ def send(spec: MessageSpec, customer_ids: Sequence[int]) -> SendResult:
         if reason:
             skipped[reason] = skipped.get(reason, 0) + 1
     return SendResult(batch.id if batch else None, message_ids, len(pending), skipped)
+
+
+def _content_for(spec: MessageSpec) -> MessageContent:
+    content = MessageContent(
+        subject=single_line(spec.subject)[:300],
+        body_html=sanitize_rich_text(spec.body_html) if spec.body_html else "",
+        sms_text=spec.sms_text,
+    )
+    if spec.blocks is not None:
+        try:
+            blocks = validate_blocks(spec.blocks)
+        except BlockError as exc:
+            raise SendRefused(str(exc)) from exc
+        content.blocks_json = json.dumps([dataclasses.asdict(block) for block in blocks])
+        content.body_text = render_email(blocks).text
+    else:
+        content.body_text = html_to_text(content.body_html)
+    db.session.add(content)
+    return content
+
+
+def send_to_staff(spec: MessageSpec, staff_ids: Sequence[int]) -> SendResult:
+    """Messages to staff members (a test email to oneself, a notice to a role), each in their own thread.
+
+    Consent rules are for customers; staff only need an email address, and get no SMS.
+    """
+    spec = _validated(spec)
+    if spec.channel == Channel.SMS:
+        raise SendRefused("Staff members cannot receive SMS from commsapp.")
+    ids = _unique(staff_ids)
+    staff = {u.id: u for u in db.session.scalars(select(StaffUser).where(StaffUser.id.in_(ids)))}
+    if not staff:
+        raise SendRefused("Choose at least one recipient.")
+    now = utcnow()
+    content = _content_for(spec)
+    db.session.flush()
+    delivery_ids = []
+    for staff_id, user in staff.items():
+        thread = db.session.scalar(select(Thread).where(Thread.staff_user_id == staff_id))
+        if thread is None:
+            thread = Thread(staff_user_id=staff_id, created_at=now)
+            db.session.add(thread)
+        thread.last_message_at = thread.last_outbound_at = now
+        message = Message(
+            thread=thread,
+            content_id=content.id,
+            direction=Direction.OUTBOUND,
+            channel=spec.channel,
+            category=spec.category,
+            audience_size=1,
+            sent_by_id=spec.sent_by_id,
+            origin=spec.origin,
+            created_at=now,
+        )
+        delivery = Delivery(
+            message=message,
+            staff_user_id=staff_id,
+            channel=spec.channel,
+            address=user.email if spec.channel == Channel.EMAIL else "",
+            created_at=now,
+            next_attempt_at=now,
+            enqueued_at=now,
+        )
+        db.session.add_all([message, delivery])
+        db.session.flush()
+        delivery_ids.append(delivery.id)
+    db.session.commit()
+    enqueue_deliveries(delivery_ids)
+    return SendResult(None, [], len(delivery_ids), {})
 
 
 def _insert_returning_ids(model, rows: list[dict]) -> list[int]:
@@ -518,10 +587,11 @@ def process(delivery_ids: Sequence[int]) -> dict[str, int]:
     if not claimed:
         return outcome
     rows = db.session.execute(
-        select(Delivery, Message, MessageContent, Customer)
+        select(Delivery, Message, MessageContent, Customer, StaffUser)
         .join(Message, Delivery.message_id == Message.id)
         .join(MessageContent, Message.content_id == MessageContent.id)
         .outerjoin(Customer, Delivery.customer_id == Customer.id)
+        .outerjoin(StaffUser, Delivery.staff_user_id == StaffUser.id)
         .where(Delivery.id.in_(claimed))
         .order_by(Delivery.id)
     ).all()
@@ -538,12 +608,12 @@ def process(delivery_ids: Sequence[int]) -> dict[str, int]:
     sessions = channel_sessions.SessionPool(current_app.config)
     unavailable: dict[Channel, str] = {}
     try:
-        for delivery, message, content, customer in rows:
+        for delivery, message, content, customer, staff_user in rows:
             state = _send_one(
                 delivery,
                 message,
                 content,
-                customer,
+                customer or _StaffAsRecipient.of(staff_user),
                 settings,
                 sender,
                 groups,
@@ -562,6 +632,29 @@ def process(delivery_ids: Sequence[int]) -> dict[str, int]:
         )
         db.session.commit()
     return outcome
+
+
+@dataclass(frozen=True)
+class _StaffAsRecipient:
+    """A staff member in the shape of a customer who consented to everything, has no SMS and no id."""
+
+    first_name: str
+    last_name: str
+    email: str
+    id: None = None
+    mobile: None = None
+    portal_access: bool = False
+    marketing_email_opt_out: bool = False
+    transactional_email_opt_out: bool = False
+    marketing_sms_opt_out: bool = False
+    sms_stopped: bool = False
+
+    @classmethod
+    def of(cls, user: StaffUser | None) -> "_StaffAsRecipient | None":
+        if user is None:
+            return None
+        first, _, last = user.name.partition(" ")
+        return cls(first, last, user.email)
 
 
 def _send_one(
@@ -588,7 +681,7 @@ def _send_one(
         customer.transactional_email_opt_out,
         customer.marketing_sms_opt_out,
         customer.sms_stopped,
-        left_group=_left_group(customer.id, message.group_id),
+        left_group=customer.id is not None and _left_group(customer.id, message.group_id),
     )
     # Consent is checked again at send time: a customer may have opted out since the message was queued.
     reason = blocked_reason(recipient, delivery.channel, audience, settings.default_region)
@@ -612,6 +705,7 @@ def _send_one(
                 body_html=content.body_html,
                 audience=audience,
                 group=group,
+                blocks=json.loads(content.blocks_json) if content.blocks_json else None,
             )
             sessions.throttle(Channel.EMAIL)
             provider_id = sessions.email().send(email)

@@ -2,7 +2,7 @@
 
 Revision ID: 0002_sending_core
 Revises: 0001_foundation
-Create Date: 2026-11-23 19:43:18.192732
+Create Date: 2026-11-23 19:52:09.691507
 
 """
 from alembic import op
@@ -32,6 +32,7 @@ def upgrade():
     sa.Column('body_html', sa.Text(), nullable=False),
     sa.Column('body_text', sa.Text(), nullable=False),
     sa.Column('sms_text', sa.Text(), nullable=False),
+    sa.Column('blocks_json', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_message_contents'))
     )

@@ -396,3 +396,32 @@ def test_sms_over_the_provider_limit_is_refused_with_the_reason(smtp_app, db):
             MessageSpec(category=Category.MANUAL, channel=Channel.SMS, sms_text="x" * 2000),
             [customer.id],
         )
+
+
+def test_staff_test_email_and_block_designed_email(smtp_app, db, smtp):
+    """A staff member gets a test email rendered from editor blocks, without unsubscribe links."""
+    staff = factories.staff_user(email="mara@studio.de", name="Mara Vogel")
+    db.session.commit()
+    blocks = [
+        {"id": "h1", "type": "heading", "text": "Hallo {{first_name}}"},
+        {"id": "b1", "type": "button", "label": "Buchen", "url": "https://studio.example/book"},
+    ]
+    spec = MessageSpec(
+        category=Category.TRANSACTIONAL, channel=Channel.EMAIL, subject="Test", blocks=blocks
+    )
+    outbox.send_to_staff(spec, [staff.id])
+    outbox.process(_pending_ids(db))
+    [email] = smtp.to("mara@studio.de")
+    html = email.get_body(("html",)).get_content()
+    assert "Hallo Mara" in html and "https://studio.example/book" in html and "<table" in html
+    assert "/unsubscribe/" not in html
+    with pytest.raises(SendRefused, match="url"):
+        outbox.send_to_staff(
+            MessageSpec(
+                category=Category.TRANSACTIONAL,
+                channel=Channel.EMAIL,
+                subject="x",
+                blocks=[{"id": "b", "type": "button", "label": "x", "url": "javascript:alert(1)"}],
+            ),
+            [staff.id],
+        )
