@@ -11,6 +11,7 @@ def register_blueprints(app: Flask) -> None:
     from commsapp.blueprints.placeholders.routes import register_placeholders
     from commsapp.blueprints.public.routes import bp as public_bp
     from commsapp.blueprints.settings.routes import bp as settings_bp
+    from commsapp.blueprints.sms.routes import bp as sms_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(inbox_bp)
@@ -18,4 +19,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(courses_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(public_bp)
+    app.register_blueprint(sms_bp)
     register_placeholders(app)

@@ -30,3 +30,12 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 });
+
+// The SMS counter's "replace smart punctuation" answer carries the new text in a <template>.
+document.addEventListener("htmx:afterSwap", (event) => {
+  event.detail.target.querySelectorAll("template[data-replace-textarea]").forEach((tpl) => {
+    const textarea = document.getElementById(tpl.dataset.replaceTextarea);
+    if (textarea) textarea.value = tpl.content.textContent;
+    tpl.remove();
+  });
+});

@@ -1,0 +1,1 @@
+"""SMS tools for staff: the live segment counter in every SMS composer."""
