@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP) translations
 
 translations: $(STAMP)
-	$(VENV)/bin/pybabel compile -q -d commsapp/translations
+	$(VENV)/bin/pybabel compile -d commsapp/translations
 
 run: install
 	$(PY) -m commsapp.devserver
