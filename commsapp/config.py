@@ -78,7 +78,9 @@ class Config:
         self.SMTP_TIMEOUT = float(os.environ.get("SMTP_TIMEOUT", 20))
         self.MAIL_FROM = os.environ.get("MAIL_FROM", "studio@localhost")
         self.MAIL_OUTBOX_DIR = os.environ.get("MAIL_OUTBOX_DIR", str(INSTANCE_DIR / "mail-outbox"))
-        self.SMS_OUTBOX_FILE = os.environ.get("SMS_OUTBOX_FILE", str(INSTANCE_DIR / "sms-outbox.jsonl"))
+        self.SMS_OUTBOX_FILE = os.environ.get(
+            "SMS_OUTBOX_FILE", str(INSTANCE_DIR / "sms-outbox.jsonl")
+        )
         self.EMAIL_RATE_PER_SECOND = float(os.environ.get("EMAIL_RATE_PER_SECOND", 0))
         self.SMS_RATE_PER_SECOND = float(os.environ.get("SMS_RATE_PER_SECOND", 0))
         self.SEND_BATCH_SIZE = int(os.environ.get("SEND_BATCH_SIZE", 100))

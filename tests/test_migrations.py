@@ -9,7 +9,9 @@ from commsapp.extensions import db
 def test_upgraded_database_matches_the_models(app):
     """Alembic's comparison of the migrated database against the models finds no difference."""
     with app.app_context(), db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True, "render_as_batch": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "render_as_batch": True}
+        )
         assert compare_metadata(context, db.metadata) == []
 
 

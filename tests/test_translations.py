@@ -13,13 +13,27 @@ CATALOGUES = ROOT / "commsapp" / "translations"
 def _extract(tmp_path) -> set[str]:
     pot = tmp_path / "fresh.pot"
     subprocess.run(
-        [str(Path(sys.executable).parent / "pybabel"), "extract", "-F", "babel.cfg", "-k", "_l", "-o", str(pot), "."],
+        [
+            str(Path(sys.executable).parent / "pybabel"),
+            "extract",
+            "-F",
+            "babel.cfg",
+            "-k",
+            "_l",
+            "-o",
+            str(pot),
+            ".",
+        ],
         cwd=ROOT,
         check=True,
         capture_output=True,
     )
     with pot.open("rb") as handle:
-        return {message.id if isinstance(message.id, str) else message.id[0] for message in read_po(handle) if message.id}
+        return {
+            message.id if isinstance(message.id, str) else message.id[0]
+            for message in read_po(handle)
+            if message.id
+        }
 
 
 def test_german_catalogue_translates_every_ui_string(tmp_path):

@@ -20,7 +20,14 @@ def _run_worker_in_burst(app) -> None:
     env["DATABASE_URL"] = app.config["SQLALCHEMY_DATABASE_URI"]
     env["REDIS_URL"] = app.config["REDIS_URL"]
     env["RQ_QUEUE"] = app.config["RQ_QUEUE"]
-    subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, check=True, timeout=60, capture_output=True)
+    subprocess.run(
+        [sys.executable, "worker.py", "--burst"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=60,
+        capture_output=True,
+    )
 
 
 def test_worker_runs_a_job_against_the_database(app, db):
@@ -40,7 +47,9 @@ def test_failed_job_is_listed_for_admins_with_its_traceback(app, db, client, log
     get_queue().enqueue("tests.jobs_for_tests.fail_loudly", "the printer is on fire")
     _run_worker_in_burst(app)
     output = app.test_cli_runner().invoke(args=["jobs", "failed"]).output
-    assert "fail_loudly" in output and "the printer is on fire" in output and "RuntimeError" in output
+    assert (
+        "fail_loudly" in output and "the printer is on fire" in output and "RuntimeError" in output
+    )
     login_as(Role.ADMIN)
     page = client.get("/settings/jobs").get_data(as_text=True)
     assert "the printer is on fire" in page

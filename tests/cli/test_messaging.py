@@ -11,7 +11,12 @@ def test_status_counts_deliveries_and_shows_the_lock(app, db):
     """Counts per channel and status, and a visible warning while group sending is locked."""
     customer = factories.customer(email=None)
     db.session.commit()
-    outbox.send(outbox.MessageSpec(category=Category.MANUAL, channel=Channel.EMAIL, subject="Hi", body_html="<p>x</p>"), [customer.id])
+    outbox.send(
+        outbox.MessageSpec(
+            category=Category.MANUAL, channel=Channel.EMAIL, subject="Hi", body_html="<p>x</p>"
+        ),
+        [customer.id],
+    )
     BusinessSettings.get().messaging_locked_at = datetime(2026, 11, 1, 9, 30)
     db.session.commit()
     output = app.test_cli_runner().invoke(args=["messaging", "status"]).output

@@ -12,7 +12,9 @@ def _count(db) -> int:
 
 def test_create_admin_with_password_option(app, db):
     """The admin can then sign in; the email is stored lowercased."""
-    result = app.test_cli_runner().invoke(args=["users", "create-admin", "Chef@Studio.de", "--password", "a-long-password"])
+    result = app.test_cli_runner().invoke(
+        args=["users", "create-admin", "Chef@Studio.de", "--password", "a-long-password"]
+    )
     assert result.exit_code == 0, result.output
     user = db.session.scalar(select(StaffUser))
     assert (user.email, user.role) == ("chef@studio.de", Role.ADMIN)
@@ -21,7 +23,9 @@ def test_create_admin_with_password_option(app, db):
 
 def test_create_admin_prompts_for_the_password_twice(app, db):
     """Without --password the command asks, hidden and confirmed."""
-    result = app.test_cli_runner().invoke(args=["users", "create-admin", "chef@studio.de"], input="a-long-password\na-long-password\n")
+    result = app.test_cli_runner().invoke(
+        args=["users", "create-admin", "chef@studio.de"], input="a-long-password\na-long-password\n"
+    )
     assert result.exit_code == 0, result.output
     assert _count(db) == 1
 
@@ -32,9 +36,21 @@ def test_create_admin_refuses_bad_input_with_exit_code_2(app, db):
     factories.staff_user(email="taken@studio.de")
     db.session.commit()
     cases = {
-        ("users", "create-admin", "not-an-email", "--password", "a-long-password"): "is not a valid email address",
+        (
+            "users",
+            "create-admin",
+            "not-an-email",
+            "--password",
+            "a-long-password",
+        ): "is not a valid email address",
         ("users", "create-admin", "new@studio.de", "--password", "short"): "at least 10 characters",
-        ("users", "create-admin", "taken@studio.de", "--password", "a-long-password"): "already exists",
+        (
+            "users",
+            "create-admin",
+            "taken@studio.de",
+            "--password",
+            "a-long-password",
+        ): "already exists",
         ("users", "create-admin"): "Missing argument",
     }
     for args, message in cases.items():
@@ -60,7 +76,10 @@ def test_set_location_by_name_and_back_to_all(app, db):
     factories.staff_user(Role.STAFF, email="mara@studio.de")
     db.session.commit()
     runner = app.test_cli_runner()
-    assert runner.invoke(args=["users", "set-location", "mara@studio.de", "berlin mitte"]).exit_code == 0
+    assert (
+        runner.invoke(args=["users", "set-location", "mara@studio.de", "berlin mitte"]).exit_code
+        == 0
+    )
     db.session.expire_all()
     assert db.session.scalar(select(StaffUser.location_id)) == berlin.id
     assert runner.invoke(args=["users", "set-location", "mara@studio.de", "all"]).exit_code == 0
@@ -88,7 +107,11 @@ def test_every_command_has_help(app):
     import click
 
     runner = app.test_cli_runner()
-    ours = {name: group for name, group in app.cli.commands.items() if isinstance(group, click.Group) and name != "db"}
+    ours = {
+        name: group
+        for name, group in app.cli.commands.items()
+        if isinstance(group, click.Group) and name != "db"
+    }
     assert {"users", "demo", "customers", "jobs", "messaging"} <= set(ours)
     for name, group in ours.items():
         assert runner.invoke(args=[name, "--help"]).exit_code == 0, name
