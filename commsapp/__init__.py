@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
 from flask_login import current_user
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -60,6 +60,8 @@ def _select_locale() -> str | None:
     from flask import current_app
 
     languages = current_app.config["LANGUAGES"]
+    if not has_request_context():
+        return None  # jobs and CLI commands: the default language
     if current_user.is_authenticated and current_user.language in languages:
         return current_user.language
     return request.accept_languages.best_match(languages)

@@ -62,6 +62,8 @@ class Config:
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.PERMANENT_SESSION_LIFETIME = int(os.environ.get("SESSION_LIFETIME_SECONDS", 12 * 3600))
 
+        # Image uploads are at most 2 MB; anything much larger is refused before it is read.
+        self.MAX_CONTENT_LENGTH = int(os.environ.get("MAX_UPLOAD_BYTES", 3 * 1024 * 1024))
         self.WTF_CSRF_TIME_LIMIT = None  # tied to the session instead, so long forms don't expire
         self.BABEL_DEFAULT_LOCALE = os.environ.get("DEFAULT_LANGUAGE", "en")
         self.BABEL_DEFAULT_TIMEZONE = os.environ.get("DEFAULT_TIME_ZONE", "Europe/Berlin")
@@ -81,6 +83,18 @@ class Config:
         self.SMS_OUTBOX_FILE = os.environ.get(
             "SMS_OUTBOX_FILE", str(INSTANCE_DIR / "sms-outbox.jsonl")
         )
+        # `local` writes SMS to SMS_OUTBOX_FILE; `twilio` sends them for real.
+        self.SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "local").strip().lower() or "local"
+        self.TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID", "").strip()
+        self.TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN", "").strip()
+        self.TWILIO_MESSAGING_SERVICE_SID = os.environ.get(
+            "TWILIO_MESSAGING_SERVICE_SID", ""
+        ).strip()
+        self.TWILIO_FROM_NUMBER = os.environ.get("TWILIO_FROM_NUMBER", "").strip()
+        self.TWILIO_API_BASE_URL = os.environ.get(
+            "TWILIO_API_BASE_URL", "https://api.twilio.com"
+        ).rstrip("/")
+        self.TWILIO_TIMEOUT = float(os.environ.get("TWILIO_TIMEOUT", 20))
         self.EMAIL_RATE_PER_SECOND = float(os.environ.get("EMAIL_RATE_PER_SECOND", 0))
         self.SMS_RATE_PER_SECOND = float(os.environ.get("SMS_RATE_PER_SECOND", 0))
         self.SEND_BATCH_SIZE = int(os.environ.get("SEND_BATCH_SIZE", 100))

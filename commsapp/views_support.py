@@ -7,7 +7,7 @@ from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from commsapp.extensions import htmx
 
@@ -64,6 +64,10 @@ def init_app(app: Flask) -> None:
             "The form had expired or was not sent from this site. Reload the page and try again."
         )
         return _error_response(400, str(message))
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def upload_too_large(error: RequestEntityTooLarge):
+        return _error_response(413, str(_l("The upload is larger than 2 MB, the largest file accepted.")))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

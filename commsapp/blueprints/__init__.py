@@ -10,8 +10,12 @@ def register_blueprints(app: Flask) -> None:
     from commsapp.blueprints.inbox.routes import bp as inbox_bp
     from commsapp.blueprints.placeholders.routes import register_placeholders
     from commsapp.blueprints.public.routes import bp as public_bp
+    from commsapp.blueprints.segments.routes import bp as segments_bp
     from commsapp.blueprints.settings.routes import bp as settings_bp
     from commsapp.blueprints.sms.routes import bp as sms_bp
+    from commsapp.blueprints.sms_settings.routes import bp as sms_settings_bp
+    from commsapp.blueprints.templates.routes import bp as templates_bp
+    from commsapp.blueprints.webhooks.routes import bp as webhooks_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(inbox_bp)
@@ -19,5 +23,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(courses_bp)
     app.register_blueprint(settings_bp)
     app.register_blueprint(public_bp)
+    app.register_blueprint(segments_bp)
     app.register_blueprint(sms_bp)
+    app.register_blueprint(sms_settings_bp)
+    app.register_blueprint(templates_bp)
+    app.register_blueprint(webhooks_bp)
     register_placeholders(app)

@@ -35,6 +35,14 @@ from commsapp.models.messaging import (
 )
 from commsapp.models.people import Customer, Participant, Role, StaffUser, Tag, customer_tags
 from commsapp.models.products import CustomerProduct, Product, ProductKind, ProductStatus
+from commsapp.models.segments import CourseAttendance, CustomerAttendance, Segment
+from commsapp.models.sms import SmsUsageMonth
+from commsapp.models.templates import (
+    NotificationTemplate,
+    TemplateDraft,
+    TemplateImage,
+    TransactionalTemplate,
+)
 
 __all__ = [
     "Category",
@@ -58,8 +66,10 @@ __all__ = [
     "ClassTemplate",
     "ClassType",
     "Course",
+    "CourseAttendance",
     "CourseSession",
     "Customer",
+    "CustomerAttendance",
     "CustomerProduct",
     "Location",
     "Participant",
@@ -69,8 +79,14 @@ __all__ = [
     "ProductStatus",
     "RecurringSeries",
     "Role",
+    "Segment",
+    "SmsUsageMonth",
     "StaffUser",
     "Tag",
+    "NotificationTemplate",
+    "TemplateDraft",
+    "TemplateImage",
+    "TransactionalTemplate",
     "WaitlistEntry",
     "WaitlistStatus",
     "booking_participants",

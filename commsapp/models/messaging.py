@@ -172,6 +172,12 @@ class Delivery(db.Model):
     reason: Mapped[str] = mapped_column(String(500), default="")
     attempts: Mapped[int] = mapped_column(default=0)
     provider_id: Mapped[str | None] = mapped_column(String(120))
+    # SMS only: the segments billed for it (set when reserved, cleared when it never left).
+    segments: Mapped[int | None]
+    # What the provider reported afterwards (Twilio status callbacks: delivered, undelivered...).
+    provider_status: Mapped[str | None] = mapped_column(String(24))
+    provider_error_code: Mapped[str | None] = mapped_column(String(12))
+    provider_status_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     enqueued_at: Mapped[datetime | None]

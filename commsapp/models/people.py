@@ -104,6 +104,8 @@ class Customer(db.Model):
     transactional_email_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
     marketing_sms_opt_out: Mapped[bool] = mapped_column(default=False, server_default=false())
     sms_stopped: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Created by an SMS from an unknown number: staff still have to find out who it is.
+    is_lead: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
 
     home_location: Mapped[Location | None] = relationship()

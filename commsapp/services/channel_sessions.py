@@ -83,7 +83,14 @@ class SessionPool:
 
     def sms(self):
         if Channel.SMS not in self._sessions:
-            self._sessions[Channel.SMS] = LocalSmsSession(Path(self.config["SMS_OUTBOX_FILE"]))
+            if self.config.get("SMS_PROVIDER", "local") == "twilio":
+                # Raises ChannelUnavailable when unconfigured: the SMS wait and retry.
+                from commsapp.channels.sms_twilio import TwilioSettings, TwilioSmsSession
+
+                session = TwilioSmsSession(TwilioSettings.from_config(self.config))
+            else:
+                session = LocalSmsSession(Path(self.config["SMS_OUTBOX_FILE"]))
+            self._sessions[Channel.SMS] = session
         return self._sessions[Channel.SMS]
 
     def in_app(self):

@@ -14,10 +14,15 @@ PUBLIC_ENDPOINTS = {
     "auth.login": "the sign-in page itself",
     "public.unsubscribe_page": "customers follow it from an email; the signed token authorises",
     "public.one_click": "mail providers POST it (RFC 8058); the signed token authorises",
+    "webhooks.twilio_inbound": "Twilio POSTs inbound SMS; its X-Twilio-Signature authorises",
+    "webhooks.twilio_status": "Twilio POSTs delivery status; its X-Twilio-Signature authorises",
+    "templates.image": "mail clients load images in emails; the unguessable token is the key",
 }
 # POST routes that take no CSRF token, each with the reason.
 CSRF_EXEMPT_ENDPOINTS = {
     "public.one_click": "RFC 8058 one-click comes from the mail provider, without cookies or a token",
+    "webhooks.twilio_inbound": "Twilio sends no cookies or token; the request signature stands in",
+    "webhooks.twilio_status": "Twilio sends no cookies or token; the request signature stands in",
 }
 
 

@@ -39,3 +39,61 @@ document.addEventListener("htmx:afterSwap", (event) => {
     tpl.remove();
   });
 });
+
+// Answers to invalid input (422), conflicts (409), refused posts (400) and too-large uploads (413)
+// carry HTML to show in place (the form with its errors): htmx would drop them, so swap them like
+// any answer. Plain-text errors become a toast instead of being swallowed.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const detail = event.detail;
+  if (!detail.isError) return;
+  const type = detail.xhr.getResponseHeader("Content-Type") || "";
+  if ([400, 409, 413, 422].includes(detail.xhr.status) && type.startsWith("text/html")) {
+    detail.shouldSwap = true;
+    detail.isError = false;
+  } else if (detail.xhr.responseText) {
+    document.dispatchEvent(new CustomEvent("toast", { detail: { value: detail.xhr.responseText } }));
+  }
+});
+
+// Buttons with data-copy put their text (a template variable, spelled exactly) on the clipboard.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest && event.target.closest("[data-copy]");
+  if (!button) return;
+  const text = button.dataset.copy;
+  const done = () =>
+    document.dispatchEvent(new CustomEvent("toast", { detail: { value: button.dataset.copiedLabel || text } }));
+  const fallback = () => {
+    const area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.style.position = "fixed";
+    area.style.opacity = "0";
+    document.body.appendChild(area);
+    area.select();
+    try {
+      document.execCommand("copy");
+      done();
+    } finally {
+      area.remove();
+    }
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(text).then(done, fallback);
+  } else {
+    fallback();
+  }
+});
+
+// The notification picker's answer carries <template data-fill-field="id"> elements: their text goes
+// into the composer field with that id, which then hears "input" and "change" like after typing.
+document.addEventListener("htmx:afterSwap", (event) => {
+  event.detail.target.querySelectorAll("template[data-fill-field]").forEach((tpl) => {
+    const field = document.getElementById(tpl.dataset.fillField);
+    if (field) {
+      field.value = tpl.content.textContent;
+      field.dispatchEvent(new Event("input", { bubbles: true }));
+      field.dispatchEvent(new Event("change", { bubbles: true }));
+    }
+    tpl.remove();
+  });
+});
