@@ -7,14 +7,6 @@ from commsapp.access import STAFF_ROLES, roles
 from commsapp.views_support import render_page
 
 UPCOMING_SECTIONS = {
-    "segments": (
-        _l("Segments"),
-        _l("Customer segments built from tags, visits, memberships and bookings."),
-    ),
-    "templates": (
-        _l("Templates"),
-        _l("Transactional and notification templates with a drag-and-drop editor."),
-    ),
     "groups": (_l("Groups"), _l("Customer groups with double opt-in and a public sign-up form.")),
     "notifications": (
         _l("Notifications"),
