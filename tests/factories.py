@@ -142,3 +142,66 @@ def product(kind: ProductKind = ProductKind.MEMBERSHIP, **fields) -> Product:
 def customer_product(customer: Customer, product: Product, **fields) -> CustomerProduct:
     fields.setdefault("starts_on", date.today() - timedelta(days=10))
     return _add(CustomerProduct(customer_id=customer.id, product_id=product.id, **fields))
+
+
+def message(
+    customer: Customer,
+    direction: str = "inbound",
+    at: datetime | None = None,
+    text: str = "Hallo!",
+    channel: str = "email",
+    category: str = "manual",
+    subject: str = "",
+    origin: str = "",
+    status: str = "sent",
+):
+    """A message in the customer's thread at `at`, moving the thread's timestamps as the app does.
+
+    Inbound messages mark the thread unread; outbound ones get a delivery with `status`.
+    """
+    from commsapp.models import (
+        Category,
+        Channel,
+        Delivery,
+        DeliveryStatus,
+        Direction,
+        Message,
+        MessageContent,
+    )
+    from commsapp.services.threads import thread_for_customer
+
+    at = at or utcnow()
+    thread = thread_for_customer(customer)
+    content = MessageContent(
+        subject=subject,
+        body_text=text if channel != "sms" else "",
+        sms_text=text if channel == "sms" else "",
+    )
+    row = Message(
+        thread=thread,
+        content=content,
+        direction=Direction(direction),
+        channel=Channel(channel),
+        category=Category(category),
+        origin=origin,
+        created_at=at,
+    )
+    db.session.add_all([content, row])
+    thread.last_message_at = max(filter(None, [thread.last_message_at, at]))
+    if direction == "inbound":
+        thread.last_inbound_at = max(filter(None, [thread.last_inbound_at, at]))
+        thread.unread = True
+    else:
+        thread.last_outbound_at = max(filter(None, [thread.last_outbound_at, at]))
+        db.session.add(
+            Delivery(
+                message=row,
+                customer_id=customer.id,
+                channel=Channel(channel),
+                address=customer.email or "",
+                status=DeliveryStatus(status),
+                created_at=at,
+            )
+        )
+    db.session.flush()
+    return row

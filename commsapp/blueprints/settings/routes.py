@@ -101,3 +101,7 @@ def staff_edit(staff_id: int | None = None):
 @roles(Role.ADMIN)
 def jobs():
     return render_page("settings/jobs.html", failed=jobs_admin.failed_jobs())
+
+
+# Settings > Sent messages lives in its own module and registers on this blueprint.
+from commsapp.blueprints.settings import messages  # noqa: E402, F401

@@ -1,0 +1,1 @@
+"""The segments area of the UI: the builder, saved segments and their tabs."""
