@@ -1,0 +1,230 @@
+"""Emails per second through the outbox and two RQ workers to Postfix's smtp-sink, against plain smtplib."""
+
+import argparse
+import math
+import multiprocessing
+import os
+import smtplib
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# The package is not necessarily installed in the venv, so import it from this checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import _outbox_bench as bench  # noqa: E402
+
+REDIS_URL = "redis://127.0.0.1:6379/9"
+QUEUE = "sendbench"
+WORKERS = 2
+OUTBOX_RECIPIENTS = 100_000
+SWEEP_INTERVAL_SECONDS = 1
+
+# Filled before the raw loops fork, so the children inherit the messages instead of pickling them.
+_raw_messages: list = []
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--database", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--batch-size", type=int, help="SEND_BATCH_SIZE (default: the app's)")
+    args = parser.parse_args()
+    if args.batch_size:
+        os.environ["SEND_BATCH_SIZE"] = str(args.batch_size)
+    recipients = args.recipients
+    logs = Path(tempfile.mkdtemp(prefix="sendbench-logs-"))
+    port = bench.free_port()
+    env = bench.configure(
+        args.database,
+        Path(f"/tmp/sendbench-{args.database}"),
+        REDIS_URL=REDIS_URL,
+        RQ_QUEUE=QUEUE,
+        SMTP_PORT=port,
+        SWEEP_INTERVAL_SECONDS=SWEEP_INTERVAL_SECONDS,
+    )
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(
+        f"database={args.database} recipients={recipients} workers={WORKERS} "
+        f"batch_size={os.environ.get('SEND_BATCH_SIZE', 'default')} logs={logs}"
+    )
+    print(f"load average before the run: {load} on {os.cpu_count()} CPUs")
+
+    from redis import Redis
+
+    from commsapp import create_app
+    from commsapp.extensions import db
+
+    app = create_app()
+    batch_size = app.config["SEND_BATCH_SIZE"]
+    redis = Redis.from_url(REDIS_URL)
+    redis.flushdb()
+    sink = bench.start_smtp_sink(port, logs / "smtp-sink.log")
+    workers = []
+    try:
+        outbox_100k_s = _time_outbox(app, env, OUTBOX_RECIPIENTS)
+        redis.flushdb()
+        print(
+            f"outbox_100k: send() to {OUTBOX_RECIPIENTS:,} customers, jobs queued: {outbox_100k_s:.2f} s"
+        )
+
+        bench.fresh_schema(env)
+        with app.app_context():
+            ids = bench.seed_customers(recipients)
+            started = time.perf_counter()
+            result = _send(ids)
+            print(
+                f"outbox: send() to {recipients:,} customers: {time.perf_counter() - started:.2f} s, "
+                f"{result.queued} deliveries queued in {math.ceil(result.queued / batch_size)} jobs"
+            )
+            db.session.remove()
+            sink_before = bench.smtp_sink_messages(logs / "smtp-sink.log")
+
+            cpu_before = bench.children_cpu_seconds()
+            started = time.perf_counter()
+            workers = [bench.start_worker(env, logs, n) for n in range(WORKERS)]
+            sent = lambda: bench.status_counts(db.engine).get("sent", 0) == recipients  # noqa: E731
+            finished = bench.wait_until(sent, timeout=max(120.0, recipients / 20))
+            elapsed = time.perf_counter() - started
+            for worker in workers:
+                bench.end_session(worker)
+            workers = []
+            worker_cpu = bench.children_cpu_seconds() - cpu_before
+            counts = bench.status_counts(db.engine)
+            time.sleep(0.5)  # smtp-sink prints its counters as sessions end
+            at_sink = bench.smtp_sink_messages(logs / "smtp-sink.log") - sink_before
+            print(
+                f"workers: {counts} after {elapsed:.2f} s"
+                f"{'' if finished else ' (TIME LIMIT)'}; the sink received {at_sink}"
+            )
+            connections = math.ceil(recipients / batch_size)
+            _build_raw_messages(recipients)
+        msgs_per_s = counts.get("sent", 0) / elapsed
+
+        sink_before = bench.smtp_sink_messages(logs / "smtp-sink.log")
+        cpu_before = bench.children_cpu_seconds()
+        raw_s = _raw_send(port, connections)
+        raw_cpu = bench.children_cpu_seconds() - cpu_before
+        time.sleep(0.5)
+        at_sink = bench.smtp_sink_messages(logs / "smtp-sink.log") - sink_before
+        raw_msgs_per_s = recipients / raw_s
+        print(
+            f"raw: {recipients} messages in {WORKERS} smtplib loops over {connections} connections: "
+            f"{raw_s:.2f} s; the sink received {at_sink}"
+        )
+        # Comparable when other work shares the machine: the database's and the sink's CPU excluded.
+        print(
+            f"cpu per message: workers {worker_cpu / recipients * 1000:.2f} ms "
+            f"(work horses and the sweeps included), raw loops {raw_cpu / recipients * 1000:.2f} ms"
+        )
+    finally:
+        for worker in workers:
+            bench.end_session(worker)
+        bench.end_session(sink)
+        redis.flushdb()
+    print(
+        f"msgs_per_s={msgs_per_s:.1f} raw_msgs_per_s={raw_msgs_per_s:.1f} "
+        f"ratio={msgs_per_s / raw_msgs_per_s:.2f} outbox_100k_s={outbox_100k_s:.2f}"
+    )
+    return 0
+
+
+def _send(customer_ids: list[int]):
+    from commsapp.services import outbox
+
+    return outbox.send(bench.marketing_email(), customer_ids)
+
+
+def _time_outbox(app, env: dict[str, str], count: int) -> float:
+    """Seconds for one send() to `count` customers who have no thread yet, the queueing included."""
+    from commsapp.extensions import db
+
+    bench.fresh_schema(env)
+    with app.app_context():
+        ids = bench.seed_customers(count)
+        started = time.perf_counter()
+        _send(ids)
+        elapsed = time.perf_counter() - started
+        db.session.remove()
+        db.engine.dispose()
+    return elapsed
+
+
+def _build_raw_messages(count: int) -> None:
+    """compose_email's output for every customer, as the workers build it, under unused delivery ids."""
+    from sqlalchemy import select
+
+    from commsapp.extensions import db
+    from commsapp.models import BusinessSettings, Customer, MessageContent
+    from commsapp.services.consent import Audience
+    from commsapp.services.email_compose import EmailRecipient, compose_email
+    from commsapp.services.outbox import _sender
+
+    sender = _sender(BusinessSettings.get())
+    content = db.session.scalars(select(MessageContent)).one()
+    customers = db.session.execute(
+        select(Customer.id, Customer.first_name, Customer.last_name, Customer.email)
+        .order_by(Customer.id)
+        .limit(count)
+    ).all()
+    _raw_messages[:] = [
+        compose_email(
+            delivery_id=10_000_000 + number,
+            sender=sender,
+            recipient=EmailRecipient(*customer),
+            subject=content.subject,
+            body_html=content.body_html,
+            audience=Audience.MARKETING,
+        )
+        for number, customer in enumerate(customers)
+    ]
+
+
+def _raw_loop(port: int, messages: range, connections: int, ready) -> None:
+    per_connection = math.ceil(len(messages) / connections)
+    ready.wait()
+    for start in range(0, len(messages), per_connection):
+        with smtplib.SMTP("127.0.0.1", port, timeout=20) as smtp:
+            for index in messages[start : start + per_connection]:
+                smtp.send_message(_raw_messages[index])
+
+
+def _raw_send(port: int, connections: int) -> float:
+    """Seconds for two plain smtplib loops to send all messages over `connections` connections."""
+    context = multiprocessing.get_context("fork")
+    ready = context.Barrier(WORKERS + 1)
+    count = len(_raw_messages)
+    share = math.ceil(count / WORKERS)
+    loops = [
+        context.Process(
+            target=_raw_loop,
+            args=(
+                port,
+                range(n * share, min(count, (n + 1) * share)),
+                math.ceil(connections / WORKERS),
+                ready,
+            ),
+        )
+        for n in range(WORKERS)
+    ]
+    try:
+        for loop in loops:
+            loop.start()
+        ready.wait(timeout=30)
+        started = time.perf_counter()
+        for loop in loops:
+            loop.join(timeout=300)
+        elapsed = time.perf_counter() - started
+        if any(loop.exitcode != 0 for loop in loops):
+            raise SystemExit(f"a raw loop failed: exit codes {[loop.exitcode for loop in loops]}")
+        return elapsed
+    finally:
+        for loop in loops:
+            if loop.is_alive():
+                loop.kill()
+                loop.join()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
