@@ -67,7 +67,9 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RequestEntityTooLarge)
     def upload_too_large(error: RequestEntityTooLarge):
-        return _error_response(413, str(_l("The upload is larger than 2 MB, the largest file accepted.")))
+        return _error_response(
+            413, str(_l("The upload is larger than 2 MB, the largest file accepted."))
+        )
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
