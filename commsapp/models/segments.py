@@ -36,6 +36,8 @@ class CourseAttendance(db.Model):
     Segment conditions on visits ("attended Yoga", "attended course X in the last 30 days")
     read this instead of millions of bookings. Database triggers on `bookings` keep it exact
     whoever writes bookings (migration 0004_segments_inbox); nothing in Python writes it.
+    A later migration that rebuilds `bookings` on SQLite (batch mode copies the table) drops
+    those triggers with the old table and must create them again.
     """
 
     __tablename__ = "course_attendance"

@@ -735,18 +735,19 @@ def customer_ids(definition: dict, scope: ColumnElement[bool]) -> list[int]:
     )
 
 
-def ids_subquery(definition: dict, scope: ColumnElement[bool]) -> Select:
+def ids_subquery(
+    definition: dict, scope: ColumnElement[bool], *, materialized: bool = False
+) -> Select:
     """`SELECT id` of the segment's customers, to filter other lists (a tab's customers, its inbox).
 
-    The segment is collected once in a materialised CTE: without it, a list sorted by name or
-    by last message makes the planner test the segment row by row along that order.
+    `materialized` collects the segment once in a CTE first: for a list sorted by name, which
+    the planner would otherwise walk testing the segment customer by customer. The inbox's
+    thread list does better with the plain subquery, which both databases hash once.
     """
-    matched = (
-        select(Customer.id)
-        .where(scope, customer_condition(definition))
-        .cte("segment_members")
-        .prefix_with("MATERIALIZED")
-    )
+    members = select(Customer.id).where(scope, customer_condition(definition))
+    if not materialized:
+        return members
+    matched = members.cte("segment_members").prefix_with("MATERIALIZED")
     return select(matched.c.id)
 
 

@@ -207,7 +207,7 @@ def members(segment_id: int):
         definition = segments.definition_of(segment)
     except SegmentError as exc:
         return render_page("segments/members.html", segment=segment, error=str(exc), q=query)
-    members_only = Customer.id.in_(segments.ids_subquery(definition, scope))
+    members_only = Customer.id.in_(segments.ids_subquery(definition, scope, materialized=True))
     page = list_customers(members_only, query, after, current_app.config["PAGE_SIZE"])
     if after:
         return render_page(
