@@ -273,3 +273,28 @@ def test_sent_messages_page_lists_outgoing_messages_for_admins(client, login_as,
     assert "not sent" in _text(client.get("/settings/messages?status=skipped"))
     odd = client.get("/settings/messages?from=yesterday&status=lost&channel=" + "x" * 5000)
     assert odd.status_code == 200
+
+
+def test_composer_offers_notification_templates_that_fill_its_fields(client, login_as, db):
+    """A saved notification template can be picked in the composer; its text fills the composer fields."""
+    from commsapp.models import NotificationTemplate, Role
+
+    template = NotificationTemplate(
+        name="Ferien",
+        subject="Ferienpause",
+        body_html="<p>Wir machen Pause.</p>",
+        sms_text="Pause!",
+    )
+    db.session.add(template)
+    db.session.commit()
+    login_as(Role.STAFF)
+    composer = client.get("/inbox/new").get_data(as_text=True)
+    assert "/templates/notifications/picker" in composer
+    picker = client.get("/templates/notifications/picker", headers={"HX-Request": "true"}).get_data(
+        as_text=True
+    )
+    assert "Ferien" in picker
+    filled = client.get(
+        f"/templates/notifications/{template.id}/content", headers={"HX-Request": "true"}
+    ).get_data(as_text=True)
+    assert 'data-fill-field="compose-subject"' in filled and "Ferienpause" in filled
