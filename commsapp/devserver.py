@@ -18,7 +18,8 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("SECURE_COOKIES", "0")  # served over plain http on this machine
     env.setdefault("PUBLIC_BASE_URL", f"http://{host}:{port}")
-    if not env.get("REDIS_URL"):
+    embedded_redis = not env.get("REDIS_URL")
+    if embedded_redis:
         from commsapp.queue import ensure_embedded_redis
 
         env["REDIS_URL"] = ensure_embedded_redis()
@@ -58,8 +59,21 @@ def main() -> int:
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if embedded_redis:
+            _stop_embedded_redis(env["REDIS_URL"])
     print("Stopped.")
     return 0
+
+
+def _stop_embedded_redis(url: str) -> None:
+    """Queued jobs are saved to instance/redis.rdb and picked up by the next `make run`."""
+    import contextlib
+
+    import redis
+
+    # Shutting down closes the connection before Redis can answer.
+    with contextlib.suppress(redis.ConnectionError):
+        redis.Redis.from_url(url).shutdown(save=True)
 
 
 def _database_is_empty(env: dict[str, str]) -> bool:
