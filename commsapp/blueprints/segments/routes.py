@@ -209,21 +209,25 @@ def members(segment_id: int):
         return render_page("segments/members.html", segment=segment, error=str(exc), q=query)
     members_only = Customer.id.in_(segments.ids_subquery(definition, scope, materialized=True))
     page = list_customers(members_only, query, after, current_app.config["PAGE_SIZE"])
+    # The customer list's own rows, with "load more" pointing back here.
+    rows = {"more_endpoint": "segments.members", "more_args": {"segment_id": segment.id}}
     if after:
         return render_page(
             "segments/members.html",
-            "segments/_member_rows.html",
+            "customers/_rows.html",
             segment=segment,
             page=page,
             q=query,
+            **rows,
         )
     return render_page(
         "segments/members.html",
-        "segments/_members.html",
+        "customers/_list.html",
         segment=segment,
         page=page,
         q=query,
         count=segments.count_customers(definition, scope),
+        **rows,
     )
 
 
