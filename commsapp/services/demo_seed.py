@@ -469,8 +469,8 @@ def seed(customer_count: int, seed: int, admin_password: str, progress: bool) ->
         studio = generator.create_studio(customer_count, admin_password)
         with BulkLoader(db.session.connection()) as loader:
             rebuild = loader.drop_indexes_and_foreign_keys(BULK_TABLES)
-            # The attendance summaries, kept per booking by triggers on SQLite: filled at the end.
-            attendance_triggers = loader.drop_sqlite_triggers("bookings")
+            # The triggers on bookings keep the attendance summaries; they are filled at the end.
+            attendance_triggers = loader.drop_triggers("bookings")
             with _phase(progress, "Course sessions"):
                 sessions = generator.sessions(studio)
                 loader.insert("course_sessions", COLUMNS["course_sessions"], sessions)
@@ -478,9 +478,8 @@ def seed(customer_count: int, seed: int, admin_password: str, progress: bool) ->
                 counts = generator.write_people(loader, studio, customer_count, progress)
             with _phase(progress, "Indexes, foreign keys and attendance summaries"):
                 loader.execute_all(rebuild)
-                if attendance_triggers:
-                    _fill_attendance()
-                    loader.execute_all(attendance_triggers)
+                _fill_attendance()
+                loader.execute_all(attendance_triggers)
             loader.reset_sequences(SEQUENCE_TABLES)
         with _phase(progress, "Commit"):
             db.session.commit()
