@@ -189,6 +189,12 @@ def children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU a running process has used so far (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_process(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
     """A child in its own session, so every process it forks can be found and ended with it."""
     with open(log_path, "ab") as log:
@@ -248,9 +254,19 @@ def start_smtp_sink(port: int, log_path: Path) -> subprocess.Popen:
     args = [SMTP_SINK, "-c"]
     if os.geteuid() == 0:
         args += ["-u", "nobody"]
-    sink = start_process(args + [f"127.0.0.1:{port}", "1000"], dict(os.environ), log_path)
-    wait_for_port(port)
-    return sink
+    return _listening(
+        start_process(args + [f"127.0.0.1:{port}", "1000"], dict(os.environ), log_path), port
+    )
+
+
+def _listening(server: subprocess.Popen, port: int) -> subprocess.Popen:
+    """`server` once it accepts connections; ended if it never does."""
+    try:
+        wait_for_port(port)
+    except RuntimeError:
+        end_session(server)
+        raise
+    return server
 
 
 def smtp_sink_messages(log_path: Path) -> int:
@@ -263,9 +279,7 @@ def smtp_sink_messages(log_path: Path) -> int:
 def start_recording_sink(port: int, record: Path, log_path: Path) -> subprocess.Popen:
     """An aiosmtpd sink in its own process that appends every Message-ID it accepts to `record`."""
     args = [sys.executable, str(Path(__file__).resolve()), "record-sink", str(port), str(record)]
-    sink = start_process(args, dict(os.environ), log_path)
-    wait_for_port(port)
-    return sink
+    return _listening(start_process(args, dict(os.environ), log_path), port)
 
 
 def recorded_message_ids(record: Path) -> list[str]:

@@ -84,7 +84,11 @@ class Redis:
         args = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
         args += ["--save", "", "--appendonly", "no"]
         self.process = bench.start_process(args, dict(os.environ), self.logs / "redis.log")
-        bench.wait_for_port(self.port)
+        try:
+            bench.wait_for_port(self.port)
+        except RuntimeError:
+            bench.end_session(self.process)
+            raise
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -174,8 +178,7 @@ def main() -> int:
                 f"deliveries: {counts} after {elapsed:.1f} s{'' if finished else ' (TIME LIMIT)'}"
             )
             time.sleep(1)  # let the last replies and records settle
-            supervisor.stop()
-            expected, marked_sent = _expected_message_ids(app)
+            expected, marked_sent = _expected_message_ids()
     finally:
         supervisor.stop()
         if sink is not None:
@@ -225,7 +228,7 @@ def _kill(supervisor: Supervisor, what: str, killed: set[int]) -> str:
     return f"kill -9 worker {worker.pid} (its work horse, if any, runs on)"
 
 
-def _expected_message_ids(app) -> tuple[dict[str, int], set[str]]:
+def _expected_message_ids() -> tuple[dict[str, int], set[str]]:
     """Each delivery's Message-ID (as compose_email derives it), and those marked sent."""
     from sqlalchemy import select
 
