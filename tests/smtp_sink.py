@@ -25,12 +25,14 @@ class _Handler:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.sink.lock:
             self.sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+            self.sink.raw.append(envelope.content)
         return "250 Message accepted"
 
 
 class SmtpSink:
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], Message]] = []
+        self.raw: list[bytes] = []  # as received, before parsing
         self.refuse: dict[str, str] = {}
         self.lock = threading.Lock()
         with socket.socket() as probe:

@@ -1,9 +1,10 @@
 """Turns a stored message into the email one customer receives: variables, header, footer, unsubscribe links."""
 
+import email.policy
 import hashlib
 import hmac
 from dataclasses import dataclass
-from email.headerregistry import Address
+from email.headerregistry import Address, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate
 from html import escape
@@ -34,6 +35,23 @@ class EmailRecipient:
     first_name: str
     last_name: str
     email: str
+
+
+class _UnencodedListHeader(UnstructuredHeader):
+    """List-Unsubscribe as RFC 2369 wants it: one URI per line, never RFC 2047-encoded.
+
+    The default folding turns a long ASCII value into encoded-words, which mail providers
+    do not decode in this header, so one-click unsubscribe would silently stop working.
+    """
+
+    def fold(self, *, policy) -> str:
+        uris = [part.strip() for part in str(self).split(",")]
+        return f"{self.name}: " + f",{policy.linesep} ".join(uris) + policy.linesep
+
+
+_HEADERS = HeaderRegistry()
+_HEADERS.map_to_type("list-unsubscribe", _UnencodedListHeader)
+EMAIL_POLICY = email.policy.default.clone(header_factory=_HEADERS)
 
 
 def message_id_for(delivery_id: int, sender: Sender) -> str:
@@ -146,7 +164,7 @@ def compose_email(
         )
         text = f"{html_to_text(body)}\n\n-- \n{footer_text}\n"
 
-    email = EmailMessage()
+    email = EmailMessage(policy=EMAIL_POLICY)
     email["Subject"] = subject_line
     email["From"] = formataddr((single_line(sender.business_name), sender.from_address))
     email["To"] = str(

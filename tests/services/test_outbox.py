@@ -333,6 +333,8 @@ def test_marketing_email_carries_one_click_unsubscribe_headers(smtp_app, db, smt
     outbox.process(_pending_ids(db))
     [email] = smtp.to(customer.email)
     assert email["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    [raw] = smtp.raw
+    assert b"List-Unsubscribe: <http://localhost/unsubscribe/" in raw  # not RFC 2047-encoded
     https, mailto = [part.strip(" <>") for part in email["List-Unsubscribe"].split(",")]
     assert https.startswith("http://localhost/unsubscribe/") and https.endswith("/one-click")
     assert mailto.startswith("mailto:")
