@@ -702,16 +702,10 @@ def _outcomes_connection() -> Connection:
     So a crash sends at most one message twice. In autocommit on a connection of its own that
     is one round trip per delivery (not BEGIN, UPDATE, COMMIT and the pool's ping), and no
     commit of the session expires the rows `process` read, which would read them again one by
-    one. On PostgreSQL the commits do not wait for the WAL flush, which cost more than the
-    sending: a killed worker's outcomes are kept all the same; only a crash of the database
-    itself can lose the last fraction of a second of them, and those messages are then sent
-    again (never lost), as after a worker crash.
+    one. Each outcome is durable before the next message leaves (no `synchronous_commit=off`:
+    it would make a database crash re-send the last messages).
     """
-    connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-    connection.detach()  # closed with it, not returned: its settings must not reach the pool
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql("SET synchronous_commit TO off")
-    return connection
+    return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def process(delivery_ids: Sequence[int]) -> dict[str, int]:
