@@ -14,10 +14,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 
-from email_validator import EmailNotValidError, validate_email
-from email_validator.rfc_constants import DOT_ATOM_TEXT, EMAIL_MAX_LENGTH
 from flask import current_app
 from sqlalchemy import (
     ARRAY,
@@ -61,6 +58,7 @@ from commsapp.services.consent import (
     Recipient,
     audience_for,
     blocked_reason,
+    email_problem,
     load_recipients,
 )
 from commsapp.services.email_blocks import BlockError, render_email, validate_blocks
@@ -143,34 +141,6 @@ def _unique(customer_ids: Iterable[int]) -> list[int]:
     return list(dict.fromkeys(int(i) for i in customer_ids))
 
 
-def _email_problem(address: str) -> str | None:
-    # email_validator spends most of its time on the domain, which most customers share: a plain
-    # ASCII address is checked as its local part (the library's own pattern) plus its domain, once
-    # per domain. Anything else takes the full check, so the verdict is always the library's.
-    local, _, domain = address.partition("@")
-    if (
-        address.isascii()
-        and len(address) <= EMAIL_MAX_LENGTH
-        and DOT_ATOM_TEXT.match(local)
-        and _domain_accepted(domain)
-    ):
-        return None
-    try:
-        validate_email(address, check_deliverability=False)
-    except EmailNotValidError:
-        return f"{address!r} is not a valid email address"
-    return None
-
-
-@lru_cache(maxsize=4096)
-def _domain_accepted(domain: str) -> bool:
-    try:
-        validate_email(f"a@{domain}", check_deliverability=False)
-    except EmailNotValidError:
-        return False
-    return True
-
-
 def _decide(
     recipients: dict[int, Recipient], customer_ids: list[int], spec: MessageSpec, region: str
 ) -> dict[int, str | None]:
@@ -183,7 +153,7 @@ def _decide(
             continue
         reason = blocked_reason(recipient, spec.channel, audience, region)
         if reason is None and spec.channel == Channel.EMAIL:
-            reason = _email_problem(recipient.email)
+            reason = email_problem(recipient.email)
         decisions[customer_id] = reason
     return decisions
 
@@ -822,7 +792,7 @@ def _send_one(
     # Consent is checked again at send time: a customer may have opted out since the message was queued.
     reason = blocked_reason(recipient, delivery.channel, audience, settings.default_region)
     if reason is None and delivery.channel == Channel.EMAIL:
-        reason = _email_problem(customer.email)
+        reason = email_problem(customer.email)
     if reason:
         _finish(outcomes, delivery.id, DeliveryStatus.SKIPPED, reason, attempted=False)
         return "skipped"

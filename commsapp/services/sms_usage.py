@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import case, select, update
 
@@ -34,7 +33,7 @@ from commsapp.models import (
     StaffUser,
 )
 from commsapp.models.base import utcnow
-from commsapp.services.consent import Audience, blocked_reason, load_recipients
+from commsapp.services.consent import Audience, blocked_reason, email_problem, load_recipients
 from commsapp.services.email_compose import single_line
 from commsapp.services.sms_segments import analyze
 
@@ -206,7 +205,7 @@ def fall_back_to_email(
         else blocked_reason(recipient, Channel.EMAIL, audience, settings.default_region)
     )
     if problem is None:
-        problem = _email_problem(recipient.email)
+        problem = email_problem(recipient.email)
     now = utcnow()
     email_delivery_id = None
     if problem:
@@ -252,14 +251,6 @@ def fall_back_to_email(
 
         enqueue_deliveries([email_delivery_id])
     return reason
-
-
-def _email_problem(address: str) -> str | None:
-    try:
-        validate_email(address, check_deliverability=False)
-    except EmailNotValidError:
-        return f"{address!r} is not a valid email address"
-    return None
 
 
 # The email version of an SMS text is written once per text, not once per recipient.
