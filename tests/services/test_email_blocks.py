@@ -1,7 +1,5 @@
 """Tests for email block validation and rendering through MJML."""
 
-from html.parser import HTMLParser
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +15,7 @@ from commsapp.services.email_blocks import (
     starter_blocks,
     validate_blocks,
 )
+from tests.html_tags import parsed_tags
 
 XSS = (
     "<p>Hi<img src=x onerror=alert(1)><script>alert(2)</script>"
@@ -61,25 +60,6 @@ def every_block() -> list[dict]:
         },
         {"id": "f", "type": "footer", "html": "<p>Studio Nord, Via Roma 1</p>"},
     ]
-
-
-class _TagCollector(HTMLParser):
-    """Every start tag in a document with its attributes."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-
-def parsed_tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
-    """The start tags of `html`."""
-    collector = _TagCollector()
-    collector.feed(html)
-    collector.close()
-    return collector.tags
 
 
 def render(blocks: list[dict], **kwargs) -> RenderedEmail:

@@ -1,7 +1,5 @@
 """Tests for rich-text sanitising, link checks and the plain-text rendering of HTML."""
 
-from html.parser import HTMLParser
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +11,7 @@ from commsapp.services.html_sanitize import (
     sanitize_rich_text,
     strip_invalid_characters,
 )
+from tests.html_tags import parsed_tags
 
 XSS_PAYLOADS = [
     "<script>alert(1)</script>",
@@ -83,25 +82,6 @@ FORBIDDEN_TAGS = {
     "math",
     "template",
 }
-
-
-class _TagCollector(HTMLParser):
-    """Every start tag in a document with its attributes."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, dict(attrs)))
-
-
-def parsed_tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
-    """The start tags of `html`, as a browser-like parser sees them."""
-    collector = _TagCollector()
-    collector.feed(html)
-    collector.close()
-    return collector.tags
 
 
 def assert_harmless(html: str) -> None:
