@@ -1,7 +1,8 @@
 """Email for development: each message is written as an .eml file instead of being sent."""
 
-from email.message import EmailMessage
 from pathlib import Path
+
+from commsapp.services.email_compose import OutgoingEmail
 
 
 class MaildirSession:
@@ -9,10 +10,10 @@ class MaildirSession:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
 
-    def send(self, message: EmailMessage) -> str:
-        message_id = message["Message-ID"]
+    def send(self, email: OutgoingEmail) -> str:
+        message_id = email.message_id
         name = message_id.strip("<>").replace("@", "_at_").replace("/", "_")
-        (self.directory / f"{name}.eml").write_bytes(message.as_bytes())
+        (self.directory / f"{name}.eml").write_bytes(email.data)
         return message_id
 
     def close(self) -> None:

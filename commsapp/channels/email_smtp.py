@@ -5,9 +5,9 @@ import smtplib
 import socket
 import ssl
 from dataclasses import dataclass
-from email.message import EmailMessage
 
 from commsapp.channels import ChannelUnavailable, PermanentSendError, TransientSendError
+from commsapp.services.email_compose import OutgoingEmail
 
 
 @dataclass(frozen=True)
@@ -50,11 +50,20 @@ class SmtpSession:
             ) from exc
         return smtp
 
-    def send(self, message: EmailMessage) -> str:
+    def send(self, email: OutgoingEmail) -> str:
         if self._smtp is None:
             self._smtp = self._connect()
         try:
-            refused = self._smtp.send_message(message)
+            refused = self._smtp.sendmail(
+                email.envelope_from,
+                [email.envelope_to],
+                email.data,
+                mail_options=("SMTPUTF8",) if email.needs_smtputf8 else (),
+            )
+        except smtplib.SMTPNotSupportedError as exc:
+            raise PermanentSendError(
+                "the mail server does not accept addresses with non-ASCII characters (SMTPUTF8)"
+            ) from exc
         except smtplib.SMTPRecipientsRefused as exc:
             code, reply = next(iter(exc.recipients.values()))
             raise _classified(
@@ -83,7 +92,7 @@ class SmtpSession:
         if refused:
             code, reply = next(iter(refused.values()))
             raise _classified(code, f"the mail server refused the recipient: {code} {_text(reply)}")
-        return message["Message-ID"]
+        return email.message_id
 
     def _drop(self) -> None:
         if self._smtp is not None:

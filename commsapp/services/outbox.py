@@ -62,7 +62,7 @@ from commsapp.services.consent import (
     load_recipients,
 )
 from commsapp.services.email_blocks import BlockError, render_email, validate_blocks
-from commsapp.services.email_compose import EmailRecipient, Sender, compose_email, single_line
+from commsapp.services.email_compose import EmailLayout, EmailRecipient, Sender, single_line
 from commsapp.services.html_sanitize import html_to_text, sanitize_rich_text
 from commsapp.services.phone import parse_mobile
 from commsapp.services.sms_segments import validate_length
@@ -696,36 +696,28 @@ def process(delivery_ids: Sequence[int]) -> dict[str, int]:
         .where(Delivery.id.in_(claimed))
         .order_by(Delivery.id)
     ).all()
-    sender = _sender(settings)
+    group_ids = {r.Message.group_id for r in rows if r.Message.group_id}
     groups = {
         g.id: g.name
-        for g in db.session.scalars(
-            select(CustomerGroup).where(
-                CustomerGroup.id.in_({r.Message.group_id for r in rows if r.Message.group_id})
-            )
-        )
+        for g in db.session.scalars(select(CustomerGroup).where(CustomerGroup.id.in_(group_ids)))
     }
-    sessions = channel_sessions.SessionPool(current_app.config)
-    unavailable: dict[Channel, str] = {}
-    outcomes = _outcomes_connection()
+    batch = _Batch(
+        outcomes=_outcomes_connection(),
+        settings=settings,
+        sender=_sender(settings),
+        groups=groups,
+        left_groups=_left_groups(rows, group_ids),
+        sessions=channel_sessions.SessionPool(current_app.config),
+    )
     try:
         for delivery, message, content, customer, staff_user in rows:
             state = _send_one(
-                outcomes,
-                delivery,
-                message,
-                content,
-                customer or _StaffAsRecipient.of(staff_user),
-                settings,
-                sender,
-                groups,
-                sessions,
-                unavailable,
+                batch, delivery, message, content, customer or _StaffAsRecipient.of(staff_user)
             )
             outcome[state] += 1
     finally:
-        outcomes.close()
-        sessions.close()
+        batch.outcomes.close()
+        batch.sessions.close()
         # Anything still claimed (an unexpected error above) goes back to the queue, not into limbo.
         db.session.rollback()
         db.session.execute(
@@ -760,9 +752,22 @@ class _StaffAsRecipient:
         return cls(first, last, user.email)
 
 
-def _send_one(
-    outcomes, delivery, message, content, customer, settings, sender, groups, sessions, unavailable
-) -> str:
+@dataclass
+class _Batch:
+    """What the deliveries of one job share while they are sent."""
+
+    outcomes: Connection
+    settings: BusinessSettings
+    sender: Sender
+    groups: dict[int, str]
+    left_groups: set[tuple[int, int]]  # (customer id, group id) of those who left the group
+    sessions: channel_sessions.SessionPool
+    unavailable: dict[Channel, str] = field(default_factory=dict)
+    layouts: dict[tuple, EmailLayout] = field(default_factory=dict)
+
+
+def _send_one(batch: _Batch, delivery, message, content, customer) -> str:
+    outcomes, settings, unavailable = batch.outcomes, batch.settings, batch.unavailable
     if customer is None:
         _finish(
             outcomes,
@@ -787,7 +792,7 @@ def _send_one(
         customer.transactional_email_opt_out,
         customer.marketing_sms_opt_out,
         customer.sms_stopped,
-        left_group=customer.id is not None and _left_group(customer.id, message.group_id),
+        left_group=(customer.id, message.group_id) in batch.left_groups,
     )
     # Consent is checked again at send time: a customer may have opted out since the message was queued.
     reason = blocked_reason(recipient, delivery.channel, audience, settings.default_region)
@@ -798,23 +803,27 @@ def _send_one(
         return "skipped"
     try:
         if delivery.channel == Channel.EMAIL:
-            group = (
-                (message.group_id, groups.get(message.group_id, "")) if message.group_id else None
-            )
-            email = compose_email(
-                delivery_id=delivery.id,
-                sender=sender,
-                recipient=EmailRecipient(
+            key = (content.id, audience, message.group_id)
+            layout = batch.layouts.get(key)
+            if layout is None:
+                layout = batch.layouts[key] = EmailLayout(
+                    sender=batch.sender,
+                    subject=content.subject,
+                    body_html=content.body_html,
+                    audience=audience,
+                    group=(message.group_id, batch.groups.get(message.group_id, ""))
+                    if message.group_id
+                    else None,
+                    blocks=json.loads(content.blocks_json) if content.blocks_json else None,
+                )
+            email = layout.compose(
+                delivery.id,
+                EmailRecipient(
                     customer.id, customer.first_name, customer.last_name, customer.email
                 ),
-                subject=content.subject,
-                body_html=content.body_html,
-                audience=audience,
-                group=group,
-                blocks=json.loads(content.blocks_json) if content.blocks_json else None,
             )
-            sessions.throttle(Channel.EMAIL)
-            provider_id = sessions.email().send(email)
+            batch.sessions.throttle(Channel.EMAIL)
+            provider_id = batch.sessions.email().send(email)
             address = customer.email
         elif delivery.channel == Channel.SMS:
             reservation = sms_usage.reserve_or_fall_back(
@@ -823,9 +832,9 @@ def _send_one(
             if reservation is None:
                 return "skipped"  # over the monthly allowance: by email instead, or skipped
             address = parse_mobile(customer.mobile, settings.default_region) or customer.mobile
-            sessions.throttle(Channel.SMS)
+            batch.sessions.throttle(Channel.SMS)
             try:
-                provider_id = sessions.sms().send(
+                provider_id = batch.sessions.sms().send(
                     channel_sessions.OutgoingSms(
                         to=address, body=content.sms_text, sender=settings.sms_sender_number
                     )
@@ -834,7 +843,7 @@ def _send_one(
                 sms_usage.release(reservation)  # it did not leave: its segments come back
                 raise
         else:
-            provider_id = sessions.in_app().send(message.id)
+            provider_id = batch.sessions.in_app().send(message.id)
             address = ""
     except ChannelUnavailable as exc:
         unavailable[delivery.channel] = str(exc)
@@ -861,13 +870,22 @@ def _send_one(
     return "sent"
 
 
-def _left_group(customer_id: int, group_id: int | None) -> bool:
-    if group_id is None:
-        return False
+def _left_groups(rows, group_ids: set[int]) -> set[tuple[int, int]]:
+    """(customer id, group id) for each recipient of a group message who has left that group."""
+    if not group_ids:
+        return set()
     from commsapp.models import GroupMembership, MembershipStatus
 
-    membership = db.session.get(GroupMembership, (customer_id, group_id))
-    return membership is not None and membership.status == MembershipStatus.UNSUBSCRIBED
+    customer_ids = {r.Delivery.customer_id for r in rows if r.Message.group_id}
+    return set(
+        db.session.execute(
+            select(GroupMembership.customer_id, GroupMembership.group_id).where(
+                GroupMembership.group_id.in_(group_ids),
+                GroupMembership.customer_id.in_(customer_ids),
+                GroupMembership.status == MembershipStatus.UNSUBSCRIBED,
+            )
+        ).all()
+    )
 
 
 def batch_progress(batch_id: int) -> dict[str, int]:

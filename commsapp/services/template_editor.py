@@ -12,7 +12,6 @@ import secrets
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.message import EmailMessage
 from html import escape
 
 from flask import current_app
@@ -39,7 +38,13 @@ from commsapp.services.email_blocks import (
     BlockError,
     validate_blocks,
 )
-from commsapp.services.email_compose import EmailRecipient, Sender, compose_email, single_line
+from commsapp.services.email_compose import (
+    EmailRecipient,
+    OutgoingEmail,
+    Sender,
+    compose_email,
+    single_line,
+)
 from commsapp.services.html_sanitize import sanitize_rich_text
 from commsapp.services.sms_segments import validate_length
 from commsapp.services.templating import (
@@ -583,7 +588,7 @@ def preview_email(
     body_html: str = "",
     values: Mapping[str, str],
     category: Category,
-) -> EmailMessage:
+) -> OutgoingEmail:
     """The email a sample customer would get, built by the same code that builds real ones.
 
     The sample customer has id 0, which no customer has, so their unsubscribe link leads nowhere.

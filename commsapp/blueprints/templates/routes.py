@@ -532,7 +532,7 @@ def preview(kind: str, template_id: int):
             values=editor.sample_values(),
             category=editor.category,
         )
-        html = email.get_body(("html",)).get_content()
+        html = email.html
     except (BlockError, ValueError) as exc:
         html = render_template("templates/_preview_problem.html", problem=str(exc))
     response = make_response(html)

@@ -1,0 +1,205 @@
+"""The emails the outbox builds, read back by Python's own parser as a mail client would."""
+
+import email
+import email.policy
+import smtplib
+import socket
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from commsapp.channels import PermanentSendError
+from commsapp.channels.email_smtp import SmtpSession, SmtpSettings
+from commsapp.services.consent import Audience
+from commsapp.services.email_compose import EmailLayout, EmailRecipient, Sender, compose_email
+
+SENDER = Sender(
+    business_name="Tanzschule Übermut",
+    business_address="Königstraße 5\n70173 Stuttgart",
+    from_address="studio@tanz.example.com",
+    reply_to="hallo@tanz.example.com",
+    public_base_url="https://tanz.example.com",
+    secret_key="test-secret",
+)
+
+
+def _parsed(outgoing):
+    return email.message_from_bytes(outgoing.data, policy=email.policy.default)
+
+
+def test_non_ascii_names_subject_and_body_arrive_intact(app):
+    with app.app_context():
+        outgoing = compose_email(
+            delivery_id=7,
+            sender=SENDER,
+            recipient=EmailRecipient(3, "Jörg", "Grüßmann", "joerg@example.org"),
+            subject="Grüße, {{first_name}}! Neue Kurse bei {{business_name}}",
+            body_html="<p>Liebe/r {{first_name}} {{last_name}}, schön, dass du da bist.</p>",
+            audience=Audience.MARKETING,
+        )
+    parsed = _parsed(outgoing)
+    assert parsed["Subject"] == "Grüße, Jörg! Neue Kurse bei Tanzschule Übermut"
+    assert parsed["To"].addresses[0].display_name == "Jörg Grüßmann"
+    assert parsed["To"].addresses[0].addr_spec == "joerg@example.org"
+    assert parsed["From"].addresses[0].display_name == "Tanzschule Übermut"
+    assert parsed["Reply-To"] == "hallo@tanz.example.com"
+    assert parsed["Message-ID"] == outgoing.message_id
+    text = parsed.get_body(("plain",)).get_content()
+    html = parsed.get_body(("html",)).get_content()
+    assert "Liebe/r Jörg Grüßmann, schön, dass du da bist." in text
+    assert "Liebe/r Jörg Grüßmann, schön, dass du da bist." in html
+    assert "Königstraße 5" in text and "Königstraße 5" in html
+    assert parsed.defects == [] and all(part.defects == [] for part in parsed.walk())
+
+
+def test_wire_format_has_crlf_lines_within_the_length_limit(app):
+    """SMTP wants CRLF line ends and lines of at most 998 characters, whatever the content."""
+    with app.app_context():
+        outgoing = compose_email(
+            delivery_id=8,
+            sender=SENDER,
+            recipient=EmailRecipient(3, "Kim", "Muster", "kim@example.org"),
+            subject="Ein sehr langer Betreff " * 20,
+            body_html="<p>" + "x" * 5000 + "</p><p>line\nbreak</p>",
+            audience=Audience.TRANSACTIONAL,
+        )
+    assert b"\n" not in outgoing.data.replace(b"\r\n", b"")
+    assert max(len(line) for line in outgoing.data.split(b"\r\n")) <= 998
+    parsed = _parsed(outgoing)
+    assert parsed["Subject"] == " ".join(("Ein sehr langer Betreff " * 20).split())
+    assert "x" * 5000 in parsed.get_body(("plain",)).get_content()
+
+
+def test_one_layout_gives_each_recipient_their_own_name_and_unsubscribe_link(app):
+    with app.app_context():
+        layout = EmailLayout(
+            sender=SENDER,
+            subject="Hallo {{first_name}}",
+            body_html="<p>Hallo {{first_name}}</p>",
+            audience=Audience.MARKETING,
+            group=(4, "Salsa"),
+        )
+        anna = _parsed(layout.compose(1, EmailRecipient(11, "Anna", "A", "anna@example.org")))
+        ben = _parsed(layout.compose(2, EmailRecipient(12, "Ben", "B", "ben@example.org")))
+    assert anna["Subject"] == "Hallo Anna" and ben["Subject"] == "Hallo Ben"
+    anna_text = anna.get_body(("plain",)).get_content()
+    ben_text = ben.get_body(("plain",)).get_content()
+    assert "Leave the group Salsa" in anna_text
+    anna_links = {line for line in anna_text.splitlines() if "/unsubscribe/" in line}
+    ben_links = {line for line in ben_text.splitlines() if "/unsubscribe/" in line}
+    assert len(anna_links) == 2 and not anna_links & ben_links
+    assert anna["List-Unsubscribe"] != ben["List-Unsubscribe"]
+    assert anna["Message-ID"] != ben["Message-ID"]
+
+
+def test_text_that_looks_like_a_slot_cannot_pull_in_another_field(app):
+    """Private-use characters pasted into a body must not turn into a recipient's name or links."""
+    with app.app_context():
+        outgoing = compose_email(
+            delivery_id=9,
+            sender=SENDER,
+            recipient=EmailRecipient(3, "Kim", "Muster", "kim@example.org"),
+            subject="\ue000footer_links\ue001",
+            body_html="<p>\ue000first_name\ue001 and \ue000footer_links\ue001</p>",
+            audience=Audience.MARKETING,
+        )
+    parsed = _parsed(outgoing)
+    assert parsed["Subject"] == "footer_links"
+    text = parsed.get_body(("plain",)).get_content()
+    assert "first_name and footer_links" in text
+    assert "Kim" not in text.split("--")[0]
+    assert text.count("/unsubscribe/") == 1
+
+
+def test_block_email_fills_names_and_has_its_footer_once(app):
+    blocks = [
+        {"id": "h", "type": "heading", "text": "Hallo {{first_name}} {{last_name}}"},
+        {"id": "t", "type": "text", "html": "<p>Bis bald, {{first_name}}!</p>"},
+    ]
+    with app.app_context():
+        layout = EmailLayout(
+            sender=SENDER,
+            subject="Neu",
+            body_html="",
+            audience=Audience.TRANSACTIONAL,
+            blocks=blocks,
+        )
+        first = _parsed(layout.compose(1, EmailRecipient(11, "Anna", "<b>A</b>", "a@example.org")))
+        second = _parsed(layout.compose(2, EmailRecipient(12, "Ben", "B", "b@example.org")))
+    html = first.get_body(("html",)).get_content()
+    text = first.get_body(("plain",)).get_content()
+    assert "Hallo Anna &lt;b&gt;A&lt;/b&gt;" in html and "<b>A</b>" not in html
+    assert "Bis bald, Anna!" in text and "Hallo Ben B" in second.get_body(("html",)).get_content()
+    assert text.count("Unsubscribe from transactional emails") == 1
+    assert html.count("Unsubscribe from transactional emails") == 1
+
+
+def _non_ascii_address_email(app):
+    with app.app_context():
+        return compose_email(
+            delivery_id=10,
+            sender=SENDER,
+            recipient=EmailRecipient(3, "Jörg", "M", "jörg@example.org"),
+            subject="Hallo",
+            body_html="<p>Hallo</p>",
+            audience=Audience.TRANSACTIONAL,
+        )
+
+
+def test_non_ascii_address_goes_out_over_smtputf8(app, smtp):
+    outgoing = _non_ascii_address_email(app)
+    assert outgoing.needs_smtputf8
+    session = SmtpSession(SmtpSettings("127.0.0.1", smtp.port, "none"))
+    try:
+        assert session.send(outgoing) == outgoing.message_id
+    finally:
+        session.close()
+    [(_, recipients, _message)] = smtp.messages
+    assert recipients == ["jörg@example.org"]
+    # RFC 6532: the header carries the address as UTF-8, not encoded.
+    assert '\r\nTo: "Jörg M" <jörg@example.org>\r\n'.encode() in smtp.raw[0]
+
+
+def test_non_ascii_address_fails_clearly_on_a_server_without_smtputf8(app):
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(envelope)
+            return "250 OK"
+
+    port = _free_port()
+    server = Controller(Handler(), hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    server.start()
+    session = SmtpSession(SmtpSettings("127.0.0.1", port, "none"))
+    try:
+        with pytest.raises(PermanentSendError, match="SMTPUTF8"):
+            session.send(_non_ascii_address_email(app))
+    finally:
+        session.close()
+        server.stop()
+    assert received == []
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_plain_address_goes_out_without_smtputf8(app, smtp):
+    with app.app_context():
+        outgoing = compose_email(
+            delivery_id=11,
+            sender=SENDER,
+            recipient=EmailRecipient(3, "Kim", "M", "kim@example.org"),
+            subject="Hallo",
+            body_html="<p>Hallo</p>",
+            audience=Audience.TRANSACTIONAL,
+        )
+    assert not outgoing.needs_smtputf8
+    with smtplib.SMTP("127.0.0.1", smtp.port) as client:
+        client.sendmail(outgoing.envelope_from, [outgoing.envelope_to], outgoing.data)
+    [(mail_from, recipients, message)] = smtp.messages
+    assert mail_from == "studio@tanz.example.com" and recipients == ["kim@example.org"]
+    assert message["Message-ID"] == outgoing.message_id
