@@ -113,7 +113,6 @@ class Message(db.Model):
     __tablename__ = "messages"
     __table_args__ = (
         Index("ix_messages_thread_created", "thread_id", "created_at", "id"),
-        Index("ix_messages_category_created", "category", "created_at"),
         Index("ix_messages_batch", "batch_id"),
     )
 
@@ -152,8 +151,13 @@ class Delivery(db.Model):
     __table_args__ = (
         Index("ix_deliveries_status_next_attempt", "status", "next_attempt_at"),
         Index("ix_deliveries_message", "message_id"),
-        Index("ix_deliveries_provider_id", "provider_id"),
-        Index("ix_deliveries_channel_created", "channel", "created_at"),
+        # Only sent deliveries have a provider id; a send to 100,000 does not index 100,000 NULLs.
+        Index(
+            "ix_deliveries_provider_id",
+            "provider_id",
+            postgresql_where=text("provider_id IS NOT NULL"),
+            sqlite_where=text("provider_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

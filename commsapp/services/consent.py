@@ -30,6 +30,7 @@ from commsapp.models import (
     MembershipStatus,
 )
 from commsapp.models.base import utcnow
+from commsapp.services.id_sets import id_conditions
 from commsapp.services.phone import parse_mobile
 
 # Unsubscribe links sit in old emails for months; they must outlive any campaign.
@@ -111,10 +112,21 @@ def blocked_reason(
 
 
 def load_recipients(customer_ids: list[int], group_id: int | None = None) -> dict[int, Recipient]:
-    """The consent columns of these customers, read in chunks (one query per 1,000)."""
+    """The consent columns of these customers."""
+    left = set()
+    if group_id is not None:
+        for chosen in id_conditions(GroupMembership.customer_id, customer_ids):
+            left.update(
+                db.session.scalars(
+                    db.select(GroupMembership.customer_id).where(
+                        GroupMembership.group_id == group_id,
+                        chosen,
+                        GroupMembership.status == MembershipStatus.UNSUBSCRIBED,
+                    )
+                )
+            )
     result: dict[int, Recipient] = {}
-    for start in range(0, len(customer_ids), 1000):
-        chunk = customer_ids[start : start + 1000]
+    for chosen in id_conditions(Customer.id, customer_ids):
         rows = db.session.execute(
             db.select(
                 Customer.id,
@@ -125,19 +137,8 @@ def load_recipients(customer_ids: list[int], group_id: int | None = None) -> dic
                 Customer.transactional_email_opt_out,
                 Customer.marketing_sms_opt_out,
                 Customer.sms_stopped,
-            ).where(Customer.id.in_(chunk))
+            ).where(chosen)
         ).all()
-        left = set()
-        if group_id is not None:
-            left = set(
-                db.session.scalars(
-                    db.select(GroupMembership.customer_id).where(
-                        GroupMembership.group_id == group_id,
-                        GroupMembership.customer_id.in_(chunk),
-                        GroupMembership.status == MembershipStatus.UNSUBSCRIBED,
-                    )
-                )
-            )
         for row in rows:
             result[row.id] = Recipient(*row, left_group=row.id in left)
     return result

@@ -17,20 +17,14 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import (
-    ARRAY,
-    Integer,
-    any_,
-    bindparam,
     false,
     func,
     insert,
     literal,
     or_,
     select,
-    text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
@@ -64,6 +58,7 @@ from commsapp.services.consent import (
 from commsapp.services.email_blocks import BlockError, render_email, validate_blocks
 from commsapp.services.email_compose import EmailLayout, EmailRecipient, Sender, single_line
 from commsapp.services.html_sanitize import html_to_text, sanitize_rich_text
+from commsapp.services.id_sets import id_conditions
 from commsapp.services.phone import parse_mobile
 from commsapp.services.sms_segments import validate_length
 
@@ -246,31 +241,26 @@ def send(spec: MessageSpec, customer_ids: Sequence[int]) -> SendResult:
         db.session.add(batch)
     db.session.flush()
 
-    existing_ids = [i for i in ids if i in recipients]
-    thread_of = _threads_for(existing_ids, now)
-    message_rows = [
-        {
-            "thread_id": thread_of[customer_id],
-            "content_id": content.id,
-            "batch_id": batch.id if batch else None,
-            "direction": Direction.OUTBOUND,
-            "channel": spec.channel,
-            "category": spec.category,
-            "is_marketing": spec.is_marketing or spec.category == Category.MARKETING,
-            "audience_size": len(ids),
-            "sent_by_id": spec.sent_by_id,
-            "group_id": spec.group_id,
-            "origin": spec.origin,
-            "location_id": spec.location_id,
-            "created_at": now,
-        }
-        for customer_id in existing_ids
-    ]
-    message_ids = _insert_returning_ids(Message, message_rows)
+    message_values = {
+        "content_id": content.id,
+        "batch_id": batch.id if batch else None,
+        "direction": Direction.OUTBOUND,
+        "channel": spec.channel,
+        "category": spec.category,
+        "is_marketing": spec.is_marketing or spec.category == Category.MARKETING,
+        "audience_size": len(ids),
+        "sent_by_id": spec.sent_by_id,
+        "group_id": spec.group_id,
+        "origin": spec.origin,
+        "location_id": spec.location_id,
+        "created_at": now,
+    }
     delivery_rows = []
-    for customer_id, message_id in zip(existing_ids, message_ids, strict=True):
+    for customer_id in ids:
+        recipient = recipients.get(customer_id)
+        if recipient is None:
+            continue  # deleted meanwhile: no thread, nothing to send
         reason = decisions[customer_id]
-        recipient = recipients[customer_id]
         address = (
             recipient.email
             if spec.channel == Channel.EMAIL
@@ -280,7 +270,6 @@ def send(spec: MessageSpec, customer_ids: Sequence[int]) -> SendResult:
         )
         delivery_rows.append(
             {
-                "message_id": message_id,
                 "customer_id": customer_id,
                 "channel": spec.channel,
                 "address": (address or "")[:254],
@@ -291,13 +280,16 @@ def send(spec: MessageSpec, customer_ids: Sequence[int]) -> SendResult:
                 "enqueued_at": now if (send_now and not reason) else None,
             }
         )
-    delivery_ids = _insert_returning_ids(Delivery, delivery_rows)
+    postgresql = db.session.connection().dialect.name == "postgresql"
+    write = _write_postgresql if postgresql else _write_sqlite
+    written = write(message_values, delivery_rows, now) if delivery_rows else {}
     db.session.commit()
 
+    message_ids = [written[c][0] for c in ids if c in written]
     pending = [
-        d
-        for d, row in zip(delivery_ids, delivery_rows, strict=True)
-        if row["status"] == DeliveryStatus.PENDING
+        written[row["customer_id"]][1]
+        for row in delivery_rows
+        if row["status"] == DeliveryStatus.PENDING and row["customer_id"] in written
     ]
     if send_now and pending:
         enqueue_deliveries(pending)
@@ -377,18 +369,141 @@ def send_to_staff(spec: MessageSpec, staff_ids: Sequence[int]) -> SendResult:
     return SendResult(None, [], len(delivery_ids), {})
 
 
+def _write_sqlite(
+    message_values: dict, delivery_rows: list[dict], now: datetime
+) -> dict[int, tuple]:
+    """Threads, messages and deliveries: {customer id: (message id, delivery id)}.
+
+    A customer deleted since their row was made gets nothing.
+    """
+    thread_of = _threads_for([row["customer_id"] for row in delivery_rows], now)
+    delivery_rows = [row for row in delivery_rows if row["customer_id"] in thread_of]
+    message_ids = _insert_returning_ids(
+        Message,
+        [{"thread_id": thread_of[row["customer_id"]], **message_values} for row in delivery_rows],
+    )
+    delivery_ids = _insert_returning_ids(
+        Delivery,
+        [
+            {"message_id": message_id, **row}
+            for message_id, row in zip(message_ids, delivery_rows, strict=True)
+        ],
+    )
+    return {
+        row["customer_id"]: (message_id, delivery_id)
+        for row, message_id, delivery_id in zip(
+            delivery_rows, message_ids, delivery_ids, strict=True
+        )
+    }
+
+
+def _write_postgresql(
+    message_values: dict, delivery_rows: list[dict], now: datetime
+) -> dict[int, tuple]:
+    """What `_write_sqlite` does, in one statement: no ids travel to the client and back.
+
+    Threads, messages and deliveries are chained by data-modifying CTEs, and only what
+    differs between recipients is sent (as arrays); the rest goes once. For a send to
+    100,000 customers this halves the time to write the outbox.
+    """
+    connection = db.session.connection()
+    # customer_id always varies: the deliveries find their threads by it.
+    varying, constant = _split_columns(delivery_rows, keep=("customer_id",))
+    constant |= _python_defaults(Delivery.__table__, set(delivery_rows[0]))
+    message_values = message_values | _python_defaults(Message.__table__, set(message_values))
+
+    def sql_type(table, name: str) -> str:
+        return table.c[name].type.compile(dialect=connection.dialect)
+
+    deliveries, messages = Delivery.__table__, Message.__table__
+    arrays = ", ".join(f"%({name})b::{sql_type(deliveries, name)}[]" for name in varying)
+    message_constants = {f"message_{name}": value for name, value in message_values.items()}
+    message_columns = ", ".join(message_values)
+    message_selected = ", ".join(
+        f"%(message_{name})s::{sql_type(messages, name)}" for name in message_values
+    )
+    delivery_columns = ", ".join(["message_id", *varying, *constant])
+    delivery_selected = ", ".join(
+        ["message_id"]
+        + [f"addressed.{name}" for name in varying]
+        + [f"%({name})s::{sql_type(deliveries, name)}" for name in constant]
+    )
+    # Each recipient's message id is drawn up front, so deliveries need not join the messages
+    # written to find it.
+    statement = f"""
+        WITH recipient AS MATERIALIZED (
+            SELECT u.*, nextval(
+                CAST((SELECT pg_get_serial_sequence('messages', 'id')) AS regclass)
+            ) AS message_id
+            FROM unnest({arrays}) AS u({", ".join(varying)})
+        ),
+        written_thread AS (
+            INSERT INTO threads (customer_id, location_id, created_at, unread,
+                                 last_message_at, last_outbound_at)
+            SELECT customers.id, customers.home_location_id, %(now)s, false, %(now)s, %(now)s
+            FROM customers JOIN recipient ON recipient.customer_id = customers.id
+            ON CONFLICT (customer_id) WHERE customer_id IS NOT NULL DO UPDATE
+            SET last_message_at = EXCLUDED.last_message_at,
+                last_outbound_at = EXCLUDED.last_outbound_at
+            RETURNING id, customer_id
+        ),
+        addressed AS MATERIALIZED (
+            SELECT recipient.*, written_thread.id AS thread_id
+            FROM recipient JOIN written_thread USING (customer_id)
+        ),
+        written_message AS (
+            INSERT INTO messages (id, thread_id, {message_columns})
+            SELECT message_id, thread_id, {message_selected} FROM addressed
+        )
+        INSERT INTO deliveries ({delivery_columns})
+        SELECT {delivery_selected} FROM addressed
+        RETURNING customer_id, message_id, id
+    """
+    with connection.connection.driver_connection.cursor() as cursor:
+        # The planner cannot estimate rows coming out of INSERTs; for 100,000 recipients it
+        # guessed billions and spent 150 ms compiling the statement to machine code.
+        cursor.execute("SET LOCAL jit = off")
+        cursor.execute(statement, varying | constant | message_constants | {"now": now})
+        return {customer_id: (message_id, id_) for customer_id, message_id, id_ in cursor}
+
+
+def _python_defaults(table, given: set[str]) -> dict[str, object]:
+    """The column defaults SQLAlchemy's insert() would add, which a statement of our own must add."""
+    defaults = {}
+    for column in table.columns:
+        if column.name not in given and column.name != "id" and column.default is not None:
+            default = column.default
+            defaults[column.name] = default.arg if default.is_scalar else default.arg(None)
+    return defaults
+
+
+def _split_columns(
+    rows: list[dict], keep: tuple[str, ...] = ()
+) -> tuple[dict[str, list], dict[str, object]]:
+    """The columns whose value differs between rows (as lists), and those with one value.
+
+    Columns named in `keep` count as differing, whatever their values.
+    """
+    varying: dict[str, list] = {}
+    constant: dict[str, object] = {}
+    for name in rows[0]:
+        values = [row[name] for row in rows]
+        if name not in keep and all(value == values[0] for value in values):
+            constant[name] = values[0]
+        else:
+            varying[name] = values
+    return varying, constant
+
+
 def _insert_returning_ids(model, rows: list[dict]) -> list[int]:
-    """Insert `rows` (dicts with the same keys) and return their ids, in the same order.
+    """Insert `rows` (dicts with the same keys) on SQLite and return their ids, in the same order.
 
     The ids are chosen first and written explicitly: RETURNING in input order costs SQLite one
-    statement per row and psycopg a parse of every placeholder of a multi-row VALUES, tens of
-    seconds for a send to 100,000 customers.
+    statement per row, minutes for a send to 100,000 customers.
     """
     if not rows:
         return []
     table = model.__table__
-    if db.session.connection().dialect.name == "postgresql":
-        return _insert_postgresql(table, rows)
     first = db.session.execute(insert(table).returning(table.c.id), rows[0]).scalar_one()
     # From that insert until the commit this transaction is SQLite's only writer, and new rowids
     # are max + 1: nobody else can take the ids that follow.
@@ -400,55 +515,12 @@ def _insert_returning_ids(model, rows: list[dict]) -> list[int]:
     return ids
 
 
-def _insert_postgresql(table, rows: list[dict]) -> list[int]:
-    connection = db.session.connection()
-    ids = list(
-        connection.execute(
-            # The sequence is looked up once (as a subquery), not once per id.
-            text(
-                "SELECT nextval(CAST((SELECT pg_get_serial_sequence(:table, 'id')) AS regclass)) "
-                "FROM generate_series(1, :n)"
-            ),
-            {"table": table.name, "n": len(rows)},
-        ).scalars()
-    )
-    # Column defaults are applied by SQLAlchemy's insert(), which this bypasses.
-    defaults = {
-        column.name: column.default.arg if column.default.is_scalar else column.default.arg(None)
-        for column in table.columns
-        if column.name not in rows[0] and column.default is not None
-    }
-    columns = {"id": ids} | {name: [row[name] for row in rows] for name in rows[0]}
-    columns |= {name: [value] * len(rows) for name, value in defaults.items()}
-    # Each column travels as one binary array to unnest(): one statement however many rows.
-    arrays = ", ".join(
-        f"%({name})b::{table.c[name].type.compile(dialect=connection.dialect)}[]"
-        for name in columns
-    )
-    with connection.connection.driver_connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({arrays})",
-            columns,
-        )
-    return ids
-
-
 def _threads_for(customer_ids: list[int], now: datetime) -> dict[int, int]:
-    """Each customer's thread, created where missing, and marked as just written to."""
-    postgresql = db.session.connection().dialect.name == "postgresql"
-    upsert = postgresql_insert if postgresql else sqlite_insert
-    # SQLite takes at most 32,766 parameters; PostgreSQL gets the ids as one array.
-    size = max(len(customer_ids), 1) if postgresql else 10_000
+    """Each customer's thread, created where missing, and marked as just written to (SQLite)."""
     thread_of: dict[int, int] = {}
-    for start in range(0, len(customer_ids), size):
-        chunk = customer_ids[start : start + size]
-        chosen = (
-            Customer.id == any_(bindparam("ids", chunk, type_=ARRAY(Integer)))
-            if postgresql
-            else Customer.id.in_(chunk)
-        )
+    for chosen in id_conditions(Customer.id, customer_ids):
         statement = (
-            upsert(Thread)
+            sqlite_insert(Thread)
             .from_select(
                 ["customer_id", "location_id", "created_at", "unread"]
                 + ["last_message_at", "last_outbound_at"],

@@ -79,6 +79,36 @@ def test_one_message_to_many_makes_one_thread_per_customer(smtp_app, db, smtp):
     assert len(smtp.messages) == 3
 
 
+def test_a_second_send_continues_each_customers_thread(smtp_app, db):
+    """New customers get a thread, known ones keep theirs; each message lands in its customer's."""
+    known, new = factories.customer(first_name="Anna"), factories.customer(first_name="Ben")
+    unreachable = factories.customer(first_name="Cem", email="")
+    db.session.commit()
+    outbox.send(_email(), [known.id])
+    [known_thread] = db.session.scalars(select(Thread.id)).all()
+
+    result = outbox.send(_email(subject="Zweite"), [new.id, known.id, unreachable.id])
+
+    threads = dict(db.session.execute(select(Thread.customer_id, Thread.id)).all())
+    assert threads[known.id] == known_thread and len(threads) == 3
+    messages = db.session.scalars(select(Message).where(Message.id.in_(result.message_ids))).all()
+    by_id = {m.id: m for m in messages}
+    assert [by_id[i].thread_id for i in result.message_ids] == [
+        threads[new.id],
+        threads[known.id],
+        threads[unreachable.id],
+    ]
+    statuses = {
+        d.customer_id: (d.status, d.address, d.message_id)
+        for d in db.session.scalars(select(Delivery).where(Delivery.message_id.in_(by_id)))
+    }
+    assert statuses[new.id][:2] == (DeliveryStatus.PENDING, new.email)
+    assert statuses[known.id][:2] == (DeliveryStatus.PENDING, known.email)
+    assert statuses[unreachable.id][0] == DeliveryStatus.SKIPPED
+    assert {message_id for *_, message_id in statuses.values()} == set(result.message_ids)
+    assert result.queued == 2
+
+
 def test_sent_email_is_multipart_with_business_footer_and_a_message_id_from_the_delivery(
     smtp_app, db, smtp
 ):
