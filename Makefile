@@ -39,9 +39,10 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Postfix's smtp-sink for bench/send_throughput.py (not needed by the tests).
+# Postfix's smtp-sink for bench/send_throughput.py and wrk for bench/inbox.py --load (not needed by the tests).
 bench-deps:
 	@command -v smtp-sink >/dev/null || ls /usr/sbin/smtp-sink >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postfix >/dev/null; }
+	@command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -8,7 +8,8 @@ empty). When there are no threads yet it writes one thread per customer and 1,00
 (inbound and outbound, every kind and channel, over half a year) with bulk inserts. Then it
 times `inbox.list_threads` for the first page (50 rows, as the page shows) with each filter;
 the last line is `p50_ms=... p95_ms=...`. With `--load` it also serves the app with gunicorn
-(2 workers) and requests inbox pages from 16 concurrent clients, printing requests per second.
+(2 workers) and requests inbox pages with wrk over 16 connections (`make bench-deps` installs
+wrk), printing requests per second.
 """
 
 import argparse
@@ -20,7 +21,7 @@ import socket
 import statistics
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from datetime import timedelta
 from http.client import HTTPConnection
@@ -340,43 +341,37 @@ def under_load(seconds: float, clients: int, segment_id: int) -> None:
             f"/inbox?segment={segment_id}",
             "/inbox?q=m%C3%BCller",
         ]
-        counts, latencies, errors = [0] * clients, [[] for _ in range(clients)], [0] * clients
-        stop = time.monotonic() + seconds
-
-        def client(index: int) -> None:
-            conn = HTTPConnection("127.0.0.1", port, timeout=30)
-            headers = {"Cookie": cookie, "HX-Request": "true"}
-            n = index
-            while time.monotonic() < stop:
-                path = paths[n % len(paths)]
-                n += 1
-                started = time.perf_counter()
-                try:
-                    conn.request("GET", path, headers=headers)
-                    response = conn.getresponse()
-                    response.read()
-                    ok = response.status == 200
-                except OSError:
-                    conn.close()
-                    conn = HTTPConnection("127.0.0.1", port, timeout=30)
-                    ok = False
-                latencies[index].append((time.perf_counter() - started) * 1000)
-                counts[index] += 1
-                errors[index] += 0 if ok else 1
-
-        workers = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
-        started = time.monotonic()
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        elapsed = time.monotonic() - started
-        flat = [v for values in latencies for v in values]
+        # wrk (C, `make bench-deps`) as the load: Python clients would take the CPU the two
+        # gunicorn workers are measured on.
+        script = Path(tempfile.mkdtemp(prefix="inbox-bench-")) / "paths.lua"
+        script.write_text(
+            "local paths = {" + ", ".join(f'"{p}"' for p in paths) + "}\n"
+            "local n = 0\n"
+            f'wrk.headers["Cookie"] = "{cookie}"\n'
+            'wrk.headers["HX-Request"] = "true"\n'
+            "request = function()\n"
+            "  n = n + 1\n"
+            '  return wrk.format("GET", paths[(n % #paths) + 1])\n'
+            "end\n"
+        )
+        done = subprocess.run(
+            ["wrk", "-t", "2", "-c", str(clients), "-d", f"{seconds:.0f}s", "--latency"]
+            + ["-s", str(script), f"http://127.0.0.1:{port}"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        report = done.stdout
+        rate = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))
+        p50 = re.search(r"50%\s+(\S+)", report).group(1)
+        p99 = re.search(r"99%\s+(\S+)", report).group(1)
+        failed = re.search(r"Non-2xx or 3xx responses: (\d+)", report)
+        socket_errors = re.search(r"Socket errors: (.*)", report)
         print(
-            f"under load (gunicorn -w 2, {clients} clients, {elapsed:.0f} s, htmx fragments of "
-            f"{len(paths)} filters): {sum(counts) / elapsed:.0f} requests/s, "
-            f"latency p50 {percentile(flat, 0.5):.0f} ms p95 {percentile(flat, 0.95):.0f} ms, "
-            f"{sum(errors)} errors"
+            f"under load (gunicorn -w 2, wrk with {clients} connections, {seconds:.0f} s, htmx "
+            f"fragments of {len(paths)} filters): {rate:.0f} requests/s, latency p50 {p50} "
+            f"p99 {p99}, {failed.group(1) if failed else 0} failed responses"
+            + (f", socket errors: {socket_errors.group(1)}" if socket_errors else "")
         )
     finally:
         server.send_signal(signal.SIGTERM)

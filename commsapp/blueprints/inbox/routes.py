@@ -445,19 +445,25 @@ def progress(batch_id: int):
 def inbox_time(value: datetime | None) -> str:
     """Today's messages by time, older ones by date, as mail clients do.
 
-    The locale and time zone are looked up once per request: through Flask-Babel each row
-    would cost ten times as much, and a page has fifty rows.
+    The locale and time zone are looked up once per request, and each day or minute is
+    formatted once: through Flask-Babel each row would cost ten times as much, and a page has
+    fifty rows, most of them from the same few days.
     """
     if value is None:
         return ""
     if "inbox_time" not in g:
         zone = get_timezone()
-        g.inbox_time = (get_locale(), zone, datetime.now(zone).date())
-    locale, zone, today = g.inbox_time
+        g.inbox_time = (get_locale(), zone, datetime.now(zone).date(), {})
+    locale, zone, today, formatted = g.inbox_time
     local = value.replace(tzinfo=UTC).astimezone(zone)
-    if local.date() == today:
-        return babel_dates.format_time(local, "short", locale=locale)
-    return babel_dates.format_date(local.date(), "medium", locale=locale)
+    key = (local.hour, local.minute) if local.date() == today else local.date()
+    if key not in formatted:
+        formatted[key] = (
+            babel_dates.format_time(local, "short", locale=locale)
+            if local.date() == today
+            else babel_dates.format_date(local.date(), "medium", locale=locale)
+        )
+    return formatted[key]
 
 
 @bp.app_template_filter("local_input")
