@@ -652,22 +652,19 @@ def _head_of_queue_enqueued_at() -> datetime | None:
 # --- Sending ------------------------------------------------------------------------------
 
 
-def _claim(delivery_ids: Sequence[int]) -> list[int]:
+def _claim(connection: Connection, delivery_ids: Sequence[int]) -> list[int]:
     """pending to sending, only for rows still pending: two workers never both get one."""
     now = utcnow()
-    claimed = list(
-        db.session.scalars(
-            update(Delivery)
-            .where(
-                Delivery.id.in_(list(delivery_ids)),
-                Delivery.status == DeliveryStatus.PENDING,
-                Delivery.next_attempt_at <= now,
-            )
-            .values(status=DeliveryStatus.SENDING, claimed_at=now)
-            .returning(Delivery.id)
+    claimed = connection.scalars(
+        update(Delivery)
+        .where(
+            Delivery.id.in_(list(delivery_ids)),
+            Delivery.status == DeliveryStatus.PENDING,
+            Delivery.next_attempt_at <= now,
         )
-    )
-    db.session.commit()
+        .values(status=DeliveryStatus.SENDING, claimed_at=now)
+        .returning(Delivery.id)
+    ).all()
     return sorted(claimed)
 
 
@@ -738,66 +735,74 @@ def _sender(settings: BusinessSettings) -> Sender:
     )
 
 
-def _outcomes_connection() -> Connection:
-    """Where `process` records each outcome, committed before the next message leaves.
+def _autocommit_connection() -> Connection:
+    """Where `process` claims its deliveries and records each outcome, every write committed at once.
 
     So a crash sends at most one message twice. In autocommit on a connection of its own that
     is one round trip per delivery (not BEGIN, UPDATE, COMMIT and the pool's ping), and no
     commit of the session expires the rows `process` read, which would read them again one by
     one. Each outcome is durable before the next message leaves (no `synchronous_commit=off`:
-    it would make a database crash re-send the last messages).
+    it would make a database crash re-send the last messages). On SQLite a single statement
+    outside a transaction also never waits on a snapshot another worker's commit has made
+    stale: claims in the session's transactions sometimes waited out the whole busy timeout.
     """
     return db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def process(delivery_ids: Sequence[int]) -> dict[str, int]:
     """Send these deliveries (the job's work); every claimed one ends sent, failed, skipped or pending again."""
-    # Read first, since it may create the row: the claim commits that, and no write of the
-    # session is left open to block the outcomes connection below (SQLite has one writer).
     settings = BusinessSettings.get()
-    claimed = _claim(delivery_ids)
+    # Reading the settings may have created them: no write of the session may stay open while
+    # the other connection writes (SQLite has one writer).
+    db.session.commit()
     outcome = {"sent": 0, "failed": 0, "skipped": 0, "retry": 0}
-    if not claimed:
-        return outcome
-    rows = db.session.execute(
-        select(Delivery, Message, MessageContent, Customer, StaffUser)
-        .join(Message, Delivery.message_id == Message.id)
-        .join(MessageContent, Message.content_id == MessageContent.id)
-        .outerjoin(Customer, Delivery.customer_id == Customer.id)
-        .outerjoin(StaffUser, Delivery.staff_user_id == StaffUser.id)
-        .where(Delivery.id.in_(claimed))
-        .order_by(Delivery.id)
-    ).all()
-    group_ids = {r.Message.group_id for r in rows if r.Message.group_id}
-    groups = {
-        g.id: g.name
-        for g in db.session.scalars(select(CustomerGroup).where(CustomerGroup.id.in_(group_ids)))
-    }
-    batch = _Batch(
-        outcomes=_outcomes_connection(),
-        settings=settings,
-        sender=_sender(settings),
-        groups=groups,
-        left_groups=_left_groups(rows, group_ids),
-        sessions=channel_sessions.SessionPool(current_app.config),
-    )
+    writes = _autocommit_connection()
+    claimed: list[int] = []
+    sessions = channel_sessions.SessionPool(current_app.config)
     try:
+        claimed = _claim(writes, delivery_ids)
+        if not claimed:
+            return outcome
+        rows = db.session.execute(
+            select(Delivery, Message, MessageContent, Customer, StaffUser)
+            .join(Message, Delivery.message_id == Message.id)
+            .join(MessageContent, Message.content_id == MessageContent.id)
+            .outerjoin(Customer, Delivery.customer_id == Customer.id)
+            .outerjoin(StaffUser, Delivery.staff_user_id == StaffUser.id)
+            .where(Delivery.id.in_(claimed))
+            .order_by(Delivery.id)
+        ).all()
+        group_ids = {r.Message.group_id for r in rows if r.Message.group_id}
+        groups = {
+            g.id: g.name
+            for g in db.session.scalars(
+                select(CustomerGroup).where(CustomerGroup.id.in_(group_ids))
+            )
+        }
+        batch = _Batch(
+            outcomes=writes,
+            settings=settings,
+            sender=_sender(settings),
+            groups=groups,
+            left_groups=_left_groups(rows, group_ids),
+            sessions=sessions,
+        )
         for delivery, message, content, customer, staff_user in rows:
             state = _send_one(
                 batch, delivery, message, content, customer or _StaffAsRecipient.of(staff_user)
             )
             outcome[state] += 1
     finally:
-        batch.outcomes.close()
-        batch.sessions.close()
-        # Anything still claimed (an unexpected error above) goes back to the queue, not into limbo.
+        sessions.close()
         db.session.rollback()
-        db.session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(claimed), Delivery.status == DeliveryStatus.SENDING)
-            .values(status=DeliveryStatus.PENDING, enqueued_at=None)
-        )
-        db.session.commit()
+        if claimed:
+            # Anything still claimed (an unexpected error above) goes back to the queue, not into limbo.
+            writes.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(claimed), Delivery.status == DeliveryStatus.SENDING)
+                .values(status=DeliveryStatus.PENDING, enqueued_at=None)
+            )
+        writes.close()
     return outcome
 
 
