@@ -1,4 +1,4 @@
-"""segment speed: visits per customer and class type, kept by triggers on course_attendance
+"""segment speed: visits per customer and class type kept by triggers, product owners index
 
 Revision ID: 0006_segment_speed
 Revises: 0005_templates
@@ -110,9 +110,13 @@ def upgrade():
     with op.batch_alter_table('class_type_attendance', schema=None) as batch_op:
         batch_op.create_index('ix_class_type_attendance_type_customer', ['class_type_id', 'customer_id', 'last_visit_at'], unique=False)
 
+    with op.batch_alter_table('customer_products', schema=None) as batch_op:
+        batch_op.create_index('ix_customer_products_product_customer', ['product_id', 'customer_id', 'status', 'starts_on', 'ends_on'], unique=False)
+
     op.execute(_sums("SELECT customer_id FROM course_attendance"))
-    # Statistics now, so the planner does not guess about a table of 100,000s of rows.
+    # Statistics now, so the planner neither guesses about the new table nor overlooks the index.
     op.execute("ANALYZE class_type_attendance")
+    op.execute("ANALYZE customer_products")
     if op.get_bind().dialect.name == "postgresql":
         for statement in (*POSTGRES_FUNCTIONS, *POSTGRES_TRIGGERS):
             op.execute(statement)
@@ -133,6 +137,9 @@ def downgrade():
     if postgres:
         op.execute("DROP FUNCTION IF EXISTS class_type_attendance_refresh()")
         op.execute("DROP FUNCTION IF EXISTS class_type_attendance_course_moved()")
+    with op.batch_alter_table('customer_products', schema=None) as batch_op:
+        batch_op.drop_index('ix_customer_products_product_customer')
+
     with op.batch_alter_table('class_type_attendance', schema=None) as batch_op:
         batch_op.drop_index('ix_class_type_attendance_type_customer')
 
