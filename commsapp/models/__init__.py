@@ -35,7 +35,12 @@ from commsapp.models.messaging import (
 )
 from commsapp.models.people import Customer, Participant, Role, StaffUser, Tag, customer_tags
 from commsapp.models.products import CustomerProduct, Product, ProductKind, ProductStatus
-from commsapp.models.segments import CourseAttendance, CustomerAttendance, Segment
+from commsapp.models.segments import (
+    ClassTypeAttendance,
+    CourseAttendance,
+    CustomerAttendance,
+    Segment,
+)
 from commsapp.models.sms import SmsUsageMonth
 from commsapp.models.templates import (
     NotificationTemplate,
@@ -65,6 +70,7 @@ __all__ = [
     "BusinessSettings",
     "ClassTemplate",
     "ClassType",
+    "ClassTypeAttendance",
     "Course",
     "CourseAttendance",
     "CourseSession",

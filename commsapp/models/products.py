@@ -43,6 +43,16 @@ class CustomerProduct(db.Model):
     __table_args__ = (
         Index("ix_customer_products_customer_status", "customer_id", "status", "product_id"),
         Index("ix_customer_products_product_status_ends", "product_id", "status", "ends_on"),
+        # Covers product conditions ("ever had a package", "no active membership"): the
+        # owners of a product, in id order, are read without touching the table.
+        Index(
+            "ix_customer_products_product_customer",
+            "product_id",
+            "customer_id",
+            "status",
+            "starts_on",
+            "ends_on",
+        ),
         Index("ix_customer_products_ends", "ends_on"),
     )
 

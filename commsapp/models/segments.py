@@ -56,6 +56,37 @@ class CourseAttendance(db.Model):
     last_visit_at: Mapped[datetime]
 
 
+class ClassTypeAttendance(db.Model):
+    """A customer's visits to one class type (all its courses together): "attended Yoga".
+
+    The sum of `CourseAttendance` over the type's courses, kept by triggers on
+    `course_attendance` and on `courses.class_type_id` (migration 0006_segment_speed), so a
+    condition on class types reads one row per customer and type instead of one per course.
+    """
+
+    __tablename__ = "class_type_attendance"
+    # Customers in id order within a type: SQLite collects "any of these types" into its IN
+    # list by appending rather than by random inserts (20 instead of 34 ms for 54,000 customers).
+    __table_args__ = (
+        Index(
+            "ix_class_type_attendance_type_customer",
+            "class_type_id",
+            "customer_id",
+            "last_visit_at",
+        ),
+    )
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    class_type_id: Mapped[int] = mapped_column(
+        ForeignKey("class_types.id", ondelete="CASCADE"), primary_key=True
+    )
+    visits: Mapped[int]
+    first_visit_at: Mapped[datetime]
+    last_visit_at: Mapped[datetime]
+
+
 class CustomerAttendance(db.Model):
     """A customer's visits over all courses, first and last: "lapsed", "first visit this week".
 

@@ -24,6 +24,7 @@ from commsapp.models import (
     BusinessSettings,
     ClassTemplate,
     ClassType,
+    ClassTypeAttendance,
     Course,
     CourseAttendance,
     Customer,
@@ -469,8 +470,10 @@ def seed(customer_count: int, seed: int, admin_password: str, progress: bool) ->
         studio = generator.create_studio(customer_count, admin_password)
         with BulkLoader(db.session.connection()) as loader:
             rebuild = loader.drop_indexes_and_foreign_keys(BULK_TABLES)
-            # The triggers on bookings keep the attendance summaries; they are filled at the end.
+            # The triggers on bookings (and on the per-course summary they write) keep the
+            # attendance summaries; they are filled at the end.
             attendance_triggers = loader.drop_triggers("bookings")
+            attendance_triggers += loader.drop_triggers("course_attendance")
             with _phase(progress, "Course sessions"):
                 sessions = generator.sessions(studio)
                 loader.insert("course_sessions", COLUMNS["course_sessions"], sessions)
@@ -502,7 +505,7 @@ def seed(customer_count: int, seed: int, admin_password: str, progress: bool) ->
 
 
 def _fill_attendance() -> None:
-    """What the attendance triggers on bookings would have written: visits per course and per customer."""
+    """What the attendance triggers would have written: visits per course, customer, class type."""
     per_course = (
         select(
             Booking.customer_id,
@@ -520,12 +523,28 @@ def _fill_attendance() -> None:
         func.min(CourseAttendance.first_visit_at),
         func.max(CourseAttendance.last_visit_at),
     ).group_by(CourseAttendance.customer_id)
+    per_class_type = (
+        select(
+            CourseAttendance.customer_id,
+            Course.class_type_id,
+            func.sum(CourseAttendance.visits),
+            func.min(CourseAttendance.first_visit_at),
+            func.max(CourseAttendance.last_visit_at),
+        )
+        .join(Course, Course.id == CourseAttendance.course_id)
+        .group_by(CourseAttendance.customer_id, Course.class_type_id)
+    )
     summary = ["visits", "first_visit_at", "last_visit_at"]
     db.session.execute(
         insert(CourseAttendance).from_select(["customer_id", "course_id", *summary], per_course)
     )
     db.session.execute(
         insert(CustomerAttendance).from_select(["customer_id", *summary], per_customer)
+    )
+    db.session.execute(
+        insert(ClassTypeAttendance).from_select(
+            ["customer_id", "class_type_id", *summary], per_class_type
+        )
     )
 
 

@@ -8,8 +8,8 @@ condition (``{"type": "tag", "op": "has", "tag_ids": [3]}``; see CONDITION_TYPES
 built from IN / NOT IN / EXISTS subqueries and aggregates (SQLAlchemy Core), so a segment is
 counted and paged by the database in one statement, never by a loop over customers. Times
 are computed here and bound as parameters, so SQLite and PostgreSQL give the same answer.
-Visit conditions read the attendance summaries (`CourseAttendance`, `CustomerAttendance`,
-kept by database triggers) rather than the millions of bookings behind them; only "number of
+Visit conditions read the attendance summaries (`CourseAttendance`, `ClassTypeAttendance`,
+`CustomerAttendance`, kept by database triggers) rather than the millions of bookings behind them; only "number of
 visits in the last N days" and visits between two dates count bookings themselves.
 """
 
@@ -41,6 +41,7 @@ from commsapp.models import (
     BookingStatus,
     ClassTemplate,
     ClassType,
+    ClassTypeAttendance,
     Course,
     CourseAttendance,
     Customer,
@@ -542,8 +543,9 @@ _COURSE_COLUMN = {
 def _visits_sql(node: dict, ctx: _Context) -> ColumnElement[bool]:
     """Attended any (or each) of the chosen courses, class types, templates or series.
 
-    "Within the last N days" and no window at all are answered from `course_attendance`;
-    a window with fixed dates reads the bookings themselves.
+    "Within the last N days" and no window at all are answered from the summaries
+    (`class_type_attendance` for class types, `course_attendance` otherwise); a window with
+    fixed dates reads the bookings themselves.
     """
     dated = bool(node["from"] or node["to"])
     since = until = None
@@ -566,6 +568,13 @@ def _visits_sql(node: dict, ctx: _Context) -> ColumnElement[bool]:
                 *_attended(ctx, since, until), Booking.course_id.in_(courses(ids))
             )
             return ctx.present(stmt, Booking.customer_id)
+        if node["by"] == "class_type":
+            stmt = select(ClassTypeAttendance.customer_id).where(
+                ClassTypeAttendance.class_type_id.in_(ids)
+            )
+            if since is not None:
+                stmt = stmt.where(ClassTypeAttendance.last_visit_at >= since)
+            return ctx.present(stmt, ClassTypeAttendance.customer_id)
         stmt = select(CourseAttendance.customer_id).where(
             CourseAttendance.course_id.in_(courses(ids))
         )

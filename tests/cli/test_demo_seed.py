@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from commsapp.models import (
     Booking,
     BookingStatus,
+    ClassTypeAttendance,
     Course,
     CourseAttendance,
     CourseSession,
@@ -149,6 +150,22 @@ def test_seeded_data_is_consistent(app, db):
                 CustomerAttendance.visits,
                 CustomerAttendance.first_visit_at,
                 CustomerAttendance.last_visit_at,
+            )
+        )
+    )
+    per_class_type = (
+        attended.add_columns(Course.class_type_id, *visits)
+        .join(Course, Course.id == Booking.course_id)
+        .group_by(Booking.customer_id, Course.class_type_id)
+    )
+    assert set(db.session.execute(per_class_type)) == set(
+        db.session.execute(
+            select(
+                ClassTypeAttendance.customer_id,
+                ClassTypeAttendance.class_type_id,
+                ClassTypeAttendance.visits,
+                ClassTypeAttendance.first_visit_at,
+                ClassTypeAttendance.last_visit_at,
             )
         )
     )

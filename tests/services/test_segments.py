@@ -4,12 +4,15 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, true, update
+from sqlalchemy import delete, func, select, true, update
 
 from commsapp.models import (
+    Booking,
     BookingStatus,
     Category,
     Channel,
+    ClassTypeAttendance,
+    Course,
     Customer,
     Delivery,
     ProductKind,
@@ -593,3 +596,83 @@ def test_attendance_summary_follows_every_change_to_bookings(db):
     db.session.delete(customer)
     db.session.commit()
     assert _attendance(db) == (set(), set())
+
+
+def _class_type_attendance(db) -> set[tuple]:
+    db.session.expire_all()
+    return {
+        (a.customer_id, a.class_type_id, a.visits, a.first_visit_at, a.last_visit_at)
+        for a in db.session.scalars(select(ClassTypeAttendance))
+    }
+
+
+def _class_type_attendance_from_bookings(db) -> set[tuple]:
+    """The same sums computed the long way, from every attended booking."""
+    rows = db.session.execute(
+        select(
+            Booking.customer_id,
+            Course.class_type_id,
+            func.count(),
+            func.min(Booking.starts_at),
+            func.max(Booking.starts_at),
+        )
+        .join(Course, Course.id == Booking.course_id)
+        .where(Booking.status == BookingStatus.ATTENDED)
+        .group_by(Booking.customer_id, Course.class_type_id)
+    )
+    return {tuple(row) for row in rows}
+
+
+def test_class_type_summary_follows_bookings_and_course_type_changes(db):
+    """Visits per class type stay exact on insert, status change, move, retyped and deleted course."""
+    now = utcnow().replace(microsecond=0)
+    customer, other = factories.customer(), factories.customer()
+    yoga, pilates = factories.class_type("Yoga"), factories.class_type("Pilates")
+    yoga_a, yoga_b = factories.course(kind=yoga), factories.course(kind=yoga)
+    pilates_course = factories.course(kind=pilates)
+    early, middle, late = (now - timedelta(days=d) for d in (9, 5, 2))
+    first = factories.booking(customer, factories.session(yoga_a, early), BookingStatus.ATTENDED)
+    second = factories.booking(customer, factories.session(yoga_b, late), BookingStatus.ATTENDED)
+    factories.booking(customer, factories.session(pilates_course, middle), BookingStatus.ATTENDED)
+    factories.booking(other, factories.session(yoga_a, middle), BookingStatus.BOOKED)
+    db.session.commit()
+    assert _class_type_attendance(db) == {
+        (customer.id, yoga.id, 2, early, late),
+        (customer.id, pilates.id, 1, middle, middle),
+    }
+
+    first.status = BookingStatus.NO_SHOW
+    db.session.commit()
+    assert _class_type_attendance(db) == {
+        (customer.id, yoga.id, 1, late, late),
+        (customer.id, pilates.id, 1, middle, middle),
+    }
+
+    second.customer_id = other.id
+    db.session.commit()
+    assert _class_type_attendance(db) == {
+        (other.id, yoga.id, 1, late, late),
+        (customer.id, pilates.id, 1, middle, middle),
+    }
+
+    first.status = BookingStatus.ATTENDED
+    yoga_b.class_type_id = pilates.id
+    db.session.commit()
+    assert _class_type_attendance(db) == {
+        (customer.id, yoga.id, 1, early, early),
+        (customer.id, pilates.id, 1, middle, middle),
+        (other.id, pilates.id, 1, late, late),
+    }
+    assert _class_type_attendance(db) == _class_type_attendance_from_bookings(db)
+
+    db.session.execute(delete(Course).where(Course.id == pilates_course.id))
+    db.session.commit()
+    assert _class_type_attendance(db) == {
+        (customer.id, yoga.id, 1, early, early),
+        (other.id, pilates.id, 1, late, late),
+    }
+
+    db.session.delete(customer)
+    db.session.commit()
+    assert _class_type_attendance(db) == {(other.id, pilates.id, 1, late, late)}
+    assert _class_type_attendance(db) == _class_type_attendance_from_bookings(db)
