@@ -1,7 +1,7 @@
 """outbox indexes: provider ids indexed only where set, no indexes that no query reads
 
 Revision ID: 0007_outbox_indexes
-Revises: 0005_templates
+Revises: 0006_segment_speed
 Create Date: 2026-11-23 22:40:00.000000
 
 A send to 100,000 customers paid for these on every row: the provider id is NULL until the
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0007_outbox_indexes'
-down_revision = '0005_templates'
+down_revision = '0006_segment_speed'
 branch_labels = None
 depends_on = None
 
