@@ -1,5 +1,6 @@
 """A real SMTP server on loopback for the tests: aiosmtpd, keeping every message."""
 
+import asyncio
 import email
 import email.policy
 import socket
@@ -22,6 +23,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope: Envelope):
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.sink.lock:
             self.sink.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
@@ -34,6 +37,7 @@ class SmtpSink:
         self.messages: list[tuple[str, list[str], Message]] = []
         self.raw: list[bytes] = []  # as received, before parsing
         self.refuse: dict[str, str] = {}
+        self.delay = 0.0  # seconds before each message is accepted: a slow server
         self.lock = threading.Lock()
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))

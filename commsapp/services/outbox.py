@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import random
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -668,6 +669,14 @@ def _claim(connection: Connection, delivery_ids: Sequence[int]) -> list[int]:
     return sorted(claimed)
 
 
+def _renew_claims(connection: Connection, delivery_ids: Sequence[int]) -> None:
+    connection.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.SENDING)
+        .values(claimed_at=utcnow())
+    )
+
+
 def _finish(
     outcomes: Connection,
     delivery_id: int,
@@ -787,7 +796,15 @@ def process(delivery_ids: Sequence[int]) -> dict[str, int]:
             left_groups=_left_groups(rows, group_ids),
             sessions=sessions,
         )
-        for delivery, message, content, customer, staff_user in rows:
+        # A batch sent slowly (a rate limit, a slow server) outlives SENDING_TIMEOUT_SECONDS;
+        # its claims are renewed well before that, or the sweep would hand the rest of the
+        # batch to another worker while this one still sends it.
+        renew_every = current_app.config["SENDING_TIMEOUT_SECONDS"] / 3
+        renewed_at = time.monotonic()
+        for position, (delivery, message, content, customer, staff_user) in enumerate(rows):
+            if time.monotonic() - renewed_at > renew_every:
+                _renew_claims(writes, [row.Delivery.id for row in rows[position:]])
+                renewed_at = time.monotonic()
             state = _send_one(
                 batch, delivery, message, content, customer or _StaffAsRecipient.of(staff_user)
             )

@@ -1,5 +1,7 @@
 """The sending core against a real SMTP server and real Redis: consent, retries, nothing lost or doubled."""
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -256,6 +258,42 @@ def test_sweep_requeues_vanished_jobs_and_rescues_stuck_claims(smtp_app, db, red
     assert sorted(queued_ids) == ids
     outbox.process(queued_ids)
     assert len(smtp.messages) == 4
+
+
+def test_a_batch_slower_than_the_sending_timeout_keeps_its_claims(smtp_app, db, redis, smtp):
+    """Sweeps during a slow batch rescue nothing from it, so no other worker sends it again."""
+    customers = [factories.customer() for _ in range(6)]
+    db.session.commit()
+    outbox.send(_email(), [c.id for c in customers])
+    ids = _pending_ids(db)
+    smtp.delay = 0.25  # six messages take 1.5 s, the claims time out after 0.6 s
+    saved_timeout = smtp_app.config["SENDING_TIMEOUT_SECONDS"]
+    smtp_app.config["SENDING_TIMEOUT_SECONDS"] = 0.6
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        with smtp_app.app_context():
+            try:
+                outbox.process(ids)
+            except BaseException as exc:  # noqa: BLE001  reported by the assertion below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    sending = threading.Thread(target=worker)
+    rescued = 0
+    try:
+        sending.start()
+        while sending.is_alive():
+            time.sleep(0.1)
+            rescued += outbox.sweep()["rescued"]
+        sending.join()
+    finally:
+        smtp_app.config["SENDING_TIMEOUT_SECONDS"] = saved_timeout
+    assert errors == [] and rescued == 0
+    assert {status for status, _ in _statuses(db).values()} == {DeliveryStatus.SENT}
+    message_ids = [message["Message-ID"] for _, _, message in smtp.messages]
+    assert len(message_ids) == len(set(message_ids)) == 6
 
 
 def _queued_jobs(app):
