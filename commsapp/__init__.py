@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from commsapp.config import INSTANCE_DIR, Config
 from commsapp.extensions import babel, csrf, db, htmx, login_manager, migrate
+from commsapp.models.base import described_by_models
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -25,7 +26,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from commsapp import models  # noqa: F401  registers every table before migrate sees them
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
+    migrate.init_app(
+        app,
+        db,
+        directory=str(_migrations_dir()),
+        render_as_batch=True,
+        include_name=described_by_models,
+    )
     csrf.init_app(app)
     htmx.init_app(app)
     babel.init_app(app, locale_selector=_select_locale)

@@ -38,6 +38,7 @@ from commsapp.models import (
     Tag,
 )
 from commsapp.services.bulk_insert import BulkLoader, timestamp
+from commsapp.services.customers import refill_search_index
 
 ADMIN_EMAIL = "admin@demo.studio"
 BOOKINGS_PER_CUSTOMER = 20
@@ -474,6 +475,8 @@ def seed(customer_count: int, seed: int, admin_password: str, progress: bool) ->
             # attendance summaries; they are filled at the end.
             attendance_triggers = loader.drop_triggers("bookings")
             attendance_triggers += loader.drop_triggers("course_attendance")
+            # and on SQLite those on customers keep the search index: refilled at the end.
+            search_triggers = loader.drop_triggers("customers")
             with _phase(progress, "Course sessions"):
                 sessions = generator.sessions(studio)
                 loader.insert("course_sessions", COLUMNS["course_sessions"], sessions)
@@ -483,6 +486,8 @@ def seed(customer_count: int, seed: int, admin_password: str, progress: bool) ->
                 loader.execute_all(rebuild)
                 _fill_attendance()
                 loader.execute_all(attendance_triggers)
+                refill_search_index()
+                loader.execute_all(search_triggers)
             loader.reset_sequences(SEQUENCE_TABLES)
         with _phase(progress, "Commit"):
             db.session.commit()

@@ -14,7 +14,6 @@ from sqlalchemy import (
     and_,
     exists,
     func,
-    literal_column,
     or_,
     select,
     tuple_,
@@ -38,8 +37,7 @@ from commsapp.models import (
     Thread,
 )
 from commsapp.models.base import utcnow
-from commsapp.services import outbox, segments
-from commsapp.services.customers import MAX_SEARCH_LENGTH
+from commsapp.services import customers, outbox, segments
 from commsapp.services.outbox import MessageSpec, Preflight, SendRefused
 
 PREVIEW_CHARACTERS = 140
@@ -179,9 +177,9 @@ def list_threads(
     if filters.segment is not None:
         definition = segments.definition_of(filters.segment)
         stmt = stmt.where(Thread.customer_id.in_(segments.ids_subquery(definition, scope)))
-    search = _search_condition(filters.query)
+    search = customers.search_condition(filters.query)
     if search is not None:
-        # Found first (by the trigram index on PostgreSQL), then the threads walked in order:
+        # Found first (by the trigram index), then the threads walked in order:
         # left to itself the planner tests the search on every thread's customer in turn.
         found = select(Customer.id).where(search).cte("found").prefix_with("MATERIALIZED")
         stmt = stmt.where(Thread.customer_id.in_(select(found.c.id)))
@@ -229,42 +227,6 @@ def list_threads(
             )
         )
     return InboxPage(result, rows[-1].id if has_more else None)
-
-
-def _search_condition(query: str) -> ColumnElement[bool] | None:
-    """Every word must appear in the customer's name, email or mobile (case-insensitive), as on
-    the customer list.
-
-    PostgreSQL searches one lower-cased text, the expression its trigram index
-    `ix_customers_search_trgm` covers (migration 0004). SQLite has no such index; its LIKE
-    ignores (ASCII) case by itself, so it compares the four columns as they are, which scans
-    three times faster than lower-casing them.
-    """
-    words = query.strip()[:MAX_SEARCH_LENGTH].lower().split()[:6]
-    if not words:
-        return None
-    patterns = [f"%{_escape_like(word)}%" for word in words]
-    if db.session.get_bind().dialect.name != "postgresql":
-        fields = (Customer.first_name, Customer.last_name, Customer.email, Customer.mobile)
-        return and_(
-            *(or_(*(field.like(pattern, escape="\\") for field in fields)) for pattern in patterns)
-        )
-    # Literal constants, not bound parameters: the planner matches the index by expression.
-    space, empty = literal_column("' '"), literal_column("''")
-    haystack = func.lower(
-        Customer.first_name
-        + space
-        + Customer.last_name
-        + space
-        + func.coalesce(Customer.email, empty)
-        + space
-        + func.coalesce(Customer.mobile, empty)
-    )
-    return and_(*(haystack.like(pattern, escape="\\") for pattern in patterns))
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _latest_messages(thread_ids: list[int], conditions: list[ColumnElement[bool]]) -> dict:

@@ -23,6 +23,7 @@ from commsapp.models import (
     booking_participants,
 )
 from commsapp.services import demo_seed
+from commsapp.services.customers import search_condition
 from commsapp.services.phone import parse_mobile
 from tests import factories
 from tests.conftest import IS_POSTGRES, csrf_token
@@ -98,6 +99,13 @@ def test_seeded_data_is_consistent(app, db):
     assert len(emails) == len(set(emails)) and all(e == e.lower() for e in emails)
     mobiles = [c.mobile for c in customers if c.mobile]
     assert mobiles and all(parse_mobile(m, "DE") == m for m in mobiles)
+    # The search index, filled after the load rather than by its triggers, knows everyone.
+    sample = customers[len(customers) // 2]
+    expected = {c.id for c in customers if sample.last_name.lower() in c.last_name.lower()}
+    found = db.session.scalars(select(Customer.id).where(search_condition(sample.last_name))).all()
+    assert expected <= set(found)
+    by_email = db.session.scalars(select(Customer.id).where(search_condition(sample.email))).all()
+    assert by_email == [sample.id]
     assert all(c.email or c.mobile for c in customers)
     assert {c.language for c in customers} <= {"de", "fr", "it", "en"}
 
