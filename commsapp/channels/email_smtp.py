@@ -58,7 +58,8 @@ class SmtpSession:
                 email.envelope_from,
                 [email.envelope_to],
                 email.data,
-                mail_options=("SMTPUTF8",) if email.needs_smtputf8 else (),
+                # As send_message does: SMTPUTF8 headers are 8-bit data.
+                mail_options=("SMTPUTF8", "BODY=8BITMIME") if email.needs_smtputf8 else (),
             )
         except smtplib.SMTPNotSupportedError as exc:
             raise PermanentSendError(

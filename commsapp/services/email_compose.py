@@ -9,6 +9,7 @@ SMTP conversation that sends it.
 import binascii
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from email.header import Header
@@ -25,6 +26,9 @@ from commsapp.services.templating import fill_variables
 CRLF = "\r\n"
 # Header lines longer than this are folded (RFC 5322 recommends 78 characters).
 HEADER_LINE_LENGTH = 78
+# The standard library folds encoded words to 76 characters with the leading space; RFC 2047
+# allows 75 for the word alone, and so do the stricter spam filters.
+ENCODED_LINE_LENGTH = 75
 
 
 @dataclass(frozen=True)
@@ -118,32 +122,32 @@ def unsubscribe_links(
     return []
 
 
-# Where a recipient's own text goes in a laid-out message. Private-use characters, removed
-# from everything a user wrote, so no text can pose as a slot.
-_SLOT_OPEN, _SLOT_CLOSE = "\ue000", "\ue001"
+class _Slots:
+    """Where a recipient's own text goes in a laid-out message.
+
+    Marked by a random token drawn per layout: no text a user wrote can pose as a slot, and
+    letters and digits pass MJML unchanged, in text and in attribute values alike (mrml
+    rewrites private-use characters in attributes as escape sequences).
+    """
+
+    def __init__(self) -> None:
+        self.token = f"slot{secrets.token_hex(8)}"
+        self._pattern = re.compile(f"{self.token}([a-z_]+){self.token}")
+
+    def mark(self, name: str) -> str:
+        return f"{self.token}{name}{self.token}"
+
+    def pattern(self, text: str) -> "_Pattern":
+        pieces = self._pattern.split(text)
+        return _Pattern(parts=pieces[0::2], slots=pieces[1::2])
 
 
-def _slot(name: str) -> str:
-    return f"{_SLOT_OPEN}{name}{_SLOT_CLOSE}"
-
-
-def _without_slot_marks(text: str) -> str:
-    return text.replace(_SLOT_OPEN, "").replace(_SLOT_CLOSE, "")
-
-
+@dataclass(frozen=True)
 class _Pattern:
-    """A text with slots, split once so that filling it is one join."""
+    """A text split at its slots once, so that filling it is one join."""
 
-    def __init__(self, text: str) -> None:
-        self.parts: list[str] = []
-        self.slots: list[str] = []
-        rest = text
-        while (start := rest.find(_SLOT_OPEN)) >= 0:
-            end = rest.index(_SLOT_CLOSE, start)
-            self.parts.append(rest[:start])
-            self.slots.append(rest[start + 1 : end])
-            rest = rest[end + 1 :]
-        self.parts.append(rest)
+    parts: list[str]
+    slots: list[str]
 
     def fill(self, values: dict[str, str]) -> str:
         out = [self.parts[0]]
@@ -173,25 +177,26 @@ class EmailLayout:
         self.sender = sender
         self.audience = audience
         self.group = group
-        slots = {name: _slot(name) for name in ("first_name", "last_name")}
+        slots = _Slots()
         values = {
-            **slots,
-            "business_name": _without_slot_marks(sender.business_name),
-            "business_address": _without_slot_marks(sender.business_address),
+            "first_name": slots.mark("first_name"),
+            "last_name": slots.mark("last_name"),
+            "business_name": sender.business_name,
+            "business_address": sender.business_address,
         }
-        subject_line = fill_variables(_without_slot_marks(subject), values)
-        self._subject = _Pattern(subject_line)
+        subject_line = fill_variables(subject, values)
+        self._subject = slots.pattern(subject_line)
 
         footer_html = escape(values["business_name"])
         footer_text = values["business_name"]
         if values["business_address"]:
             footer_html += "<br>" + escape(values["business_address"]).replace("\n", "<br>")
             footer_text += "\n" + values["business_address"]
-        footer_html += _slot("footer_links")
+        footer_html += slots.mark("footer_links")
 
         if blocks is not None:
             rendered = render_email(
-                _blocks_without_slot_marks(blocks),
+                blocks,
                 variables=values,
                 header_html=escape(values["business_name"]),
                 footer_html=footer_html,
@@ -199,25 +204,22 @@ class EmailLayout:
             )
             html, text = rendered.html, rendered.text + "\n"
         else:
-            body = fill_variables(_without_slot_marks(body_html), values, html=True)
+            body = fill_variables(body_html, values, html=True)
             html = _FRAME.format(
                 title=escape(single_line(subject_line)),
                 header=escape(values["business_name"]),
                 body=body,
                 footer=footer_html,
             )
-            text = f"{html_to_text(body)}\n\n-- \n{footer_text}{_slot('footer_links')}\n"
-        self._html = _Pattern(html.replace("\r\n", "\n").replace("\n", CRLF))
-        self._text = _Pattern(text.replace("\r\n", "\n").replace("\n", CRLF))
+            text = f"{html_to_text(body)}\n\n-- \n{footer_text}{slots.mark('footer_links')}\n"
+        self._html = slots.pattern(html.replace("\r\n", "\n").replace("\n", CRLF))
+        self._text = slots.pattern(text.replace("\r\n", "\n").replace("\n", CRLF))
         self._fixed_headers = self._headers_for_every_recipient()
 
     def _headers_for_every_recipient(self) -> str:
         sender = self.sender
         lines = [
-            _header(
-                "From",
-                formataddr((single_line(sender.business_name), sender.from_address), "utf-8"),
-            ),
+            _address_header("From", single_line(sender.business_name), sender.from_address),
         ]
         if sender.reply_to:
             lines.append(_header("Reply-To", sender.reply_to))
@@ -250,7 +252,7 @@ class EmailLayout:
         headers = [
             _header("Subject", subject),
             self._fixed_headers,
-            _header("To", _address(display_name, recipient.email)),
+            _address_header("To", display_name, recipient.email),
             f"Date: {formatdate(localtime=False)}",
             f"Message-ID: {message_id}",
         ]
@@ -262,7 +264,7 @@ class EmailLayout:
             # decode encoded-words here, so one-click unsubscribe would stop working.
             headers.append(f"List-Unsubscribe: <{one_click}>,{CRLF} <{mailto}>")
             headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
-        headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+        headers.append(f'Content-Type: multipart/alternative;{CRLF} boundary="{boundary}"')
         data = b"".join(
             (
                 CRLF.join(headers).encode("utf-8" if smtputf8 else "ascii"),
@@ -287,22 +289,29 @@ def _header(name: str, value: str) -> str:
     """`Name: value`, RFC 2047-encoded when not ASCII and folded when long."""
     if value.isascii() and len(name) + len(value) + 2 <= HEADER_LINE_LENGTH:
         return f"{name}: {value}"
-    if name in ("From", "To"):
-        # formataddr has already encoded the display name; an address is never split.
-        return f"{name}: {value}"
     charset = "us-ascii" if value.isascii() else "utf-8"
-    encoded = Header(value, charset, header_name=name).encode(linesep=CRLF)
+    encoded = Header(value, charset, header_name=name).encode(
+        linesep=CRLF, maxlinelen=ENCODED_LINE_LENGTH
+    )
     return f"{name}: {encoded}"
 
 
-def _address(name: str, address: str) -> str:
-    if address.isascii():
-        return formataddr((name, address), "utf-8")
-    # With SMTPUTF8 (RFC 6532) headers travel as UTF-8: the name is quoted, not encoded.
+def _address_header(field: str, name: str, address: str) -> str:
+    """`From:` or `To:` with a display name: quoted when ASCII, RFC 2047 words folded when not."""
     if not name:
-        return address
-    quoted = name.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{quoted}" <{address}>'
+        return f"{field}: {address}"
+    if not address.isascii():
+        # With SMTPUTF8 (RFC 6532) headers travel as UTF-8: the name is quoted, not encoded.
+        quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+        return f'{field}: "{quoted}" <{address}>'
+    if name.isascii():
+        return f"{field}: {formataddr((name, address))}"
+    line = f"{field}: " + Header(name, "utf-8", header_name=field).encode(
+        linesep=CRLF, maxlinelen=ENCODED_LINE_LENGTH
+    )
+    last_line = line.rsplit(CRLF, 1)[-1]
+    gap = " " if len(last_line) + len(address) + 3 <= HEADER_LINE_LENGTH else f"{CRLF} "
+    return f"{line}{gap}<{address}>"
 
 
 def _part(content_type: str, text: str) -> bytes:
@@ -311,19 +320,6 @@ def _part(content_type: str, text: str) -> bytes:
         f"Content-Transfer-Encoding: quoted-printable{CRLF}{CRLF}"
     )
     return head.encode() + binascii.b2a_qp(text.encode("utf-8"), istext=True)
-
-
-def _blocks_without_slot_marks(blocks: list[dict]) -> list[dict]:
-    def clean(value):
-        if isinstance(value, str):
-            return _without_slot_marks(value)
-        if isinstance(value, list):
-            return [clean(item) for item in value]
-        if isinstance(value, dict):
-            return {key: clean(item) for key, item in value.items()}
-        return value
-
-    return clean(blocks)
 
 
 def compose_email(
