@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import (
+    ColumnElement,
     false,
     func,
     insert,
@@ -28,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
 
 from commsapp.channels import ChannelUnavailable, PermanentSendError, TransientSendError
 from commsapp.extensions import db
@@ -653,28 +655,55 @@ def _head_of_queue_enqueued_at() -> datetime | None:
 # --- Sending ------------------------------------------------------------------------------
 
 
-def _claim(connection: Connection, delivery_ids: Sequence[int]) -> list[int]:
-    """pending to sending, only for rows still pending: two workers never both get one."""
-    now = utcnow()
-    claimed = connection.scalars(
-        update(Delivery)
-        .where(
-            Delivery.id.in_(list(delivery_ids)),
-            Delivery.status == DeliveryStatus.PENDING,
-            Delivery.next_attempt_at <= now,
+@dataclass
+class _Claim:
+    """The deliveries one job holds, and the `claimed_at` that shows they are still its own.
+
+    A worker that stalled past SENDING_TIMEOUT_SECONDS may find some of them rescued by the
+    sweep and claimed by another worker: it must neither send those nor touch their claims.
+    """
+
+    ids: list[int]
+    claimed_at: datetime
+
+    @classmethod
+    def take(cls, connection: Connection, delivery_ids: Sequence[int]) -> "_Claim":
+        """pending to sending, only for rows still pending: two workers never both get one."""
+        now = utcnow()
+        claimed = connection.scalars(
+            update(Delivery)
+            .where(
+                Delivery.id.in_(list(delivery_ids)),
+                Delivery.status == DeliveryStatus.PENDING,
+                Delivery.next_attempt_at <= now,
+            )
+            .values(status=DeliveryStatus.SENDING, claimed_at=now)
+            .returning(Delivery.id)
+        ).all()
+        return cls(sorted(claimed), now)
+
+    def _still_ours(self) -> tuple[ColumnElement[bool], ...]:
+        return (Delivery.status == DeliveryStatus.SENDING, Delivery.claimed_at == self.claimed_at)
+
+    def renew(self, connection: Connection, delivery_ids: Sequence[int]) -> set[int]:
+        """Extend the claim on these deliveries; returns those that are still this job's."""
+        now = utcnow()
+        kept = connection.scalars(
+            update(Delivery)
+            .where(Delivery.id.in_(list(delivery_ids)), *self._still_ours())
+            .values(claimed_at=now)
+            .returning(Delivery.id)
+        ).all()
+        self.claimed_at = now
+        return set(kept)
+
+    def release(self, connection: Connection) -> None:
+        """What is still claimed (after an unexpected error) goes back to the queue, not into limbo."""
+        connection.execute(
+            update(Delivery)
+            .where(Delivery.id.in_(self.ids), *self._still_ours())
+            .values(status=DeliveryStatus.PENDING, enqueued_at=None)
         )
-        .values(status=DeliveryStatus.SENDING, claimed_at=now)
-        .returning(Delivery.id)
-    ).all()
-    return sorted(claimed)
-
-
-def _renew_claims(connection: Connection, delivery_ids: Sequence[int]) -> None:
-    connection.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(list(delivery_ids)), Delivery.status == DeliveryStatus.SENDING)
-        .values(claimed_at=utcnow())
-    )
 
 
 def _finish(
@@ -766,11 +795,11 @@ def process(delivery_ids: Sequence[int]) -> dict[str, int]:
     db.session.commit()
     outcome = {"sent": 0, "failed": 0, "skipped": 0, "retry": 0}
     writes = _autocommit_connection()
-    claimed: list[int] = []
+    claim: _Claim | None = None
     sessions = channel_sessions.SessionPool(current_app.config)
     try:
-        claimed = _claim(writes, delivery_ids)
-        if not claimed:
+        claim = _Claim.take(writes, delivery_ids)
+        if not claim.ids:
             return outcome
         rows = db.session.execute(
             select(Delivery, Message, MessageContent, Customer, StaffUser)
@@ -778,7 +807,7 @@ def process(delivery_ids: Sequence[int]) -> dict[str, int]:
             .join(MessageContent, Message.content_id == MessageContent.id)
             .outerjoin(Customer, Delivery.customer_id == Customer.id)
             .outerjoin(StaffUser, Delivery.staff_user_id == StaffUser.id)
-            .where(Delivery.id.in_(claimed))
+            .where(Delivery.id.in_(claim.ids))
             .order_by(Delivery.id)
         ).all()
         group_ids = {r.Message.group_id for r in rows if r.Message.group_id}
@@ -801,10 +830,16 @@ def process(delivery_ids: Sequence[int]) -> dict[str, int]:
         # batch to another worker while this one still sends it.
         renew_every = current_app.config["SENDING_TIMEOUT_SECONDS"] / 3
         renewed_at = time.monotonic()
+        ours = set(claim.ids)
         for position, (delivery, message, content, customer, staff_user) in enumerate(rows):
             if time.monotonic() - renewed_at > renew_every:
-                _renew_claims(writes, [row.Delivery.id for row in rows[position:]])
+                ours = claim.renew(writes, [row.Delivery.id for row in rows[position:]])
                 renewed_at = time.monotonic()
+            if delivery.id not in ours:
+                log.warning(
+                    "delivery %s went to another worker while this one stalled", delivery.id
+                )
+                continue
             state = _send_one(
                 batch, delivery, message, content, customer or _StaffAsRecipient.of(staff_user)
             )
@@ -812,13 +847,13 @@ def process(delivery_ids: Sequence[int]) -> dict[str, int]:
     finally:
         sessions.close()
         db.session.rollback()
-        if claimed:
-            # Anything still claimed (an unexpected error above) goes back to the queue, not into limbo.
-            writes.execute(
-                update(Delivery)
-                .where(Delivery.id.in_(claimed), Delivery.status == DeliveryStatus.SENDING)
-                .values(status=DeliveryStatus.PENDING, enqueued_at=None)
-            )
+        if claim is not None and claim.ids:
+            try:
+                claim.release(writes)
+            except SQLAlchemyError:
+                # Most likely the error being handled broke this connection too; the sweep
+                # rescues the claims once they time out.
+                log.exception("could not return unfinished deliveries to the queue")
         writes.close()
     return outcome
 

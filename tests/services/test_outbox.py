@@ -296,6 +296,51 @@ def test_a_batch_slower_than_the_sending_timeout_keeps_its_claims(smtp_app, db, 
     assert len(message_ids) == len(set(message_ids)) == 6
 
 
+def test_a_stalled_worker_leaves_deliveries_another_worker_took_over(smtp_app, db, redis, smtp):
+    """Claims another worker holds are neither sent, renewed nor released by the first one."""
+    customers = [factories.customer() for _ in range(4)]
+    db.session.commit()
+    outbox.send(_email(), [c.id for c in customers])
+    ids = _pending_ids(db)
+    smtp.delay = 0.3
+    saved_timeout = smtp_app.config["SENDING_TIMEOUT_SECONDS"]
+    smtp_app.config["SENDING_TIMEOUT_SECONDS"] = 0.6  # renewed before each message after 0.2 s
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        with smtp_app.app_context():
+            try:
+                outbox.process(ids)
+            except BaseException as exc:  # noqa: BLE001  reported by the assertion below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    sending = threading.Thread(target=worker)
+    others_claim = utcnow() - timedelta(seconds=1)
+    try:
+        sending.start()
+        deadline = time.monotonic() + 10
+        while _statuses(db)[customers[0].id][0] != DeliveryStatus.SENDING:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # As if the sweep had rescued the last two and a second worker had claimed them.
+        db.session.execute(
+            Delivery.__table__.update()
+            .where(Delivery.id.in_(ids[2:]))
+            .values(status=DeliveryStatus.SENDING, claimed_at=others_claim)
+        )
+        db.session.commit()
+        sending.join(timeout=30)
+    finally:
+        smtp_app.config["SENDING_TIMEOUT_SECONDS"] = saved_timeout
+    assert errors == []
+    assert sorted(to for _, [to], _ in smtp.messages) == sorted(c.email for c in customers[:2])
+    db.session.expire_all()
+    taken = db.session.scalars(select(Delivery).where(Delivery.id.in_(ids[2:]))).all()
+    assert {(d.status, d.claimed_at) for d in taken} == {(DeliveryStatus.SENDING, others_claim)}
+
+
 def _queued_jobs(app):
     from commsapp.queue import get_queue
 
