@@ -3,6 +3,7 @@
 import itertools
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -53,12 +54,23 @@ def main() -> int:
     return 0
 
 
-def work_until_stopped(burst: bool) -> None:
-    """Run the RQ worker; when Redis goes away, wait for it and start again instead of exiting.
+class _Worker(Worker):
+    """RQ's worker, remembering whether it was asked to stop (RQ's own flag is not always set)."""
 
-    RQ waits out a short outage while idle, but a longer one, or one at start-up, ends
-    `work()` with an error. Nothing is lost meanwhile (the outbox is in the database and the
-    sweep queues it again), but nothing is sent either until somebody restarts the worker.
+    asked_to_stop = False
+
+    def request_stop(self, signum, frame) -> None:
+        self.asked_to_stop = True
+        super().request_stop(signum, frame)
+
+
+def work_until_stopped(burst: bool) -> None:
+    """Run the RQ worker until asked to stop; after Redis trouble, wait and start it again.
+
+    RQ waits out a short outage while idle, but a longer one, one at start-up or a Redis
+    timeout ends `work()`, with an error or quietly. Nothing is lost meanwhile (the outbox is
+    in the database and the sweep queues it again), but nothing would be sent either until
+    somebody restarted the worker.
     """
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -66,23 +78,38 @@ def work_until_stopped(burst: bool) -> None:
     pause = 1.0
     for incarnation in itertools.count():
         started = time.monotonic()
+        worker = None
         try:
             queue = get_queue()
             # A new name each time: the registration of a worker that lost Redis mid-work
             # may still be there, and RQ refuses a second worker of the same name.
             name = f"commsapp-{os.getpid()}" + (f"-{incarnation}" if incarnation else "")
-            worker = Worker([queue], connection=queue.connection, name=name)
+            worker = _Worker([queue], connection=queue.connection, name=name)
             log.info("worker listening on queue %s", queue.name)
             worker.work(with_scheduler=True, burst=burst)
-            return
+            if burst or worker.asked_to_stop:
+                return
+            problem = "the RQ worker stopped by itself"
         except (RedisConnectionError, RedisTimeoutError) as exc:
             if burst:
                 raise
-            if time.monotonic() - started > MAX_REDIS_PAUSE_SECONDS:
-                pause = 1.0  # it worked for a while: this is a new outage
-            log.warning("Redis is unavailable (%s); trying again in %.0f s", exc, pause)
-            time.sleep(pause)
-            pause = min(pause * 2, MAX_REDIS_PAUSE_SECONDS)
+            if worker is not None and worker.asked_to_stop:
+                return  # it stopped as asked; only signing off in Redis failed
+            problem = f"Redis is unavailable: {exc}"
+        if time.monotonic() - started > MAX_REDIS_PAUSE_SECONDS:
+            pause = 1.0  # it ran for a while: this is a new outage
+        log.warning("%s; starting the worker again in %.0f s", problem, pause)
+        if _stop_requested_within(pause):
+            return
+        pause = min(pause * 2, MAX_REDIS_PAUSE_SECONDS)
+
+
+def _stop_requested_within(seconds: float) -> bool:
+    """Wait, ending early on SIGINT or SIGTERM (a stopped RQ worker's handlers would raise)."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop.wait(seconds)
 
 
 if __name__ == "__main__":

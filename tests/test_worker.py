@@ -114,9 +114,17 @@ def test_worker_waits_for_redis_and_carries_on_after_an_outage(app, tmp_path):
         redis_server = start_redis()
         run("tests.jobs_for_tests.count_customers")
         assert worker.poll() is None
-    finally:
-        worker.terminate()
+        redis_server.terminate()
+        redis_server.wait(timeout=10)
+        redis_server = None
+        time.sleep(2)
+        worker.terminate()  # asked to stop while it waits for Redis: it stops, and cleanly
         _, errors = worker.communicate(timeout=30)
+        assert worker.returncode == 0, errors
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.communicate(timeout=30)
         if redis_server is not None:
             redis_server.terminate()
             redis_server.wait(timeout=10)
