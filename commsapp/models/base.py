@@ -28,8 +28,11 @@ def str_enum(enum_cls: type[StrEnum], name: str) -> Enum:
 # keeps beside it, filled by triggers. No model describes them, so comparisons of the
 # database with the models (autogenerate, the migration test) leave them out.
 SEARCH_INDEX_TABLE = "customer_search"
+_SEARCH_INDEX_TABLES = {SEARCH_INDEX_TABLE} | {
+    f"{SEARCH_INDEX_TABLE}_{shadow}" for shadow in ("data", "idx", "content", "docsize", "config")
+}
 
 
 def described_by_models(name: str | None, type_: str, _parent_names: dict) -> bool:
     """Alembic's include_name hook: everything but the search index tables."""
-    return not (type_ == "table" and (name or "").startswith(SEARCH_INDEX_TABLE))
+    return not (type_ == "table" and name in _SEARCH_INDEX_TABLES)

@@ -22,7 +22,11 @@ depends_on = None
 # the bookings triggers of 0004_segments_inbox write, so bookings need no trigger of their own,
 # and on `courses`, whose class type may change. Every change recomputes all class types of
 # the customers it touched: a customer has a handful of courses, and a deleted course (whose
-# type can no longer be looked up) is then simply absent from the sums.
+# type can no longer be looked up) is then simply absent from the sums. On PostgreSQL two
+# transactions may recompute one customer at once (two registers marked together); each
+# would count without the other's visits, so a transaction first takes a lock per customer
+# (held to its end) and then reads what the other committed.
+LOCK_SPACE = 6  # pg_advisory_xact_lock(LOCK_SPACE, customer id): this migration's number
 COLUMNS = "customer_id, class_type_id, visits, first_visit_at, last_visit_at"
 
 
@@ -40,6 +44,15 @@ def _sums(customers: str) -> str:
 def _recompute(customers: str) -> str:
     return f"""
         DELETE FROM class_type_attendance WHERE customer_id IN ({customers});{_sums(customers)}"""
+
+
+def _locked_recompute(customers: str) -> str:
+    """PostgreSQL: the same, one transaction per customer at a time (in customer order, so
+    that two transactions never wait for each other's locks)."""
+    return f"""
+        PERFORM pg_advisory_xact_lock({LOCK_SPACE}, customer_id)
+        FROM (SELECT DISTINCT customer_id FROM ({customers}) AS c ORDER BY customer_id) AS locked;
+        {_recompute(customers)}"""
 
 
 COURSE_CUSTOMERS_SQLITE = "SELECT customer_id FROM course_attendance WHERE course_id = NEW.id"
@@ -63,9 +76,9 @@ POSTGRES_FUNCTIONS = (
     f"""
 CREATE FUNCTION class_type_attendance_refresh() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'INSERT' THEN{_recompute("SELECT customer_id FROM changed_new")}
-    ELSIF TG_OP = 'DELETE' THEN{_recompute("SELECT customer_id FROM changed_old")}
-    ELSE{_recompute("SELECT customer_id FROM changed_old UNION SELECT customer_id FROM changed_new")}
+    IF TG_OP = 'INSERT' THEN{_locked_recompute("SELECT customer_id FROM changed_new")}
+    ELSIF TG_OP = 'DELETE' THEN{_locked_recompute("SELECT customer_id FROM changed_old")}
+    ELSE{_locked_recompute("SELECT customer_id FROM changed_old UNION SELECT customer_id FROM changed_new")}
     END IF;
     RETURN NULL;
 END
@@ -73,7 +86,7 @@ $$
 """,
     f"""
 CREATE FUNCTION class_type_attendance_course_moved() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN{_recompute("SELECT customer_id FROM course_attendance WHERE course_id = NEW.id")}
+BEGIN{_locked_recompute("SELECT customer_id FROM course_attendance WHERE course_id = NEW.id")}
     RETURN NULL;
 END
 $$

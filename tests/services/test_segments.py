@@ -1,6 +1,8 @@
 """Segment conditions on hand-built customers with known answers, AND/OR/nesting, and bad definitions."""
 
 import json
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -24,6 +26,7 @@ from commsapp.models.base import utcnow
 from commsapp.services import outbox, segments
 from commsapp.services.segments import SegmentError, SegmentInUse
 from tests import factories
+from tests.conftest import IS_POSTGRES
 
 
 @pytest.fixture
@@ -675,4 +678,42 @@ def test_class_type_summary_follows_bookings_and_course_type_changes(db):
     db.session.delete(customer)
     db.session.commit()
     assert _class_type_attendance(db) == {(other.id, pilates.id, 1, late, late)}
+    assert _class_type_attendance(db) == _class_type_attendance_from_bookings(db)
+
+
+@pytest.mark.skipif(
+    not IS_POSTGRES, reason="SQLite has one writer: two transactions never recompute at once"
+)
+def test_two_registers_marked_at_once_keep_the_class_type_summary(db):
+    """Two transactions marking one customer's visits together neither fail nor lose a visit."""
+    now = utcnow().replace(microsecond=0)
+    customer, yoga = factories.customer(), factories.class_type("Yoga")
+    morning, evening = factories.course(kind=yoga), factories.course(kind=yoga)
+    first = factories.booking(customer, factories.session(morning, now - timedelta(days=2)))
+    second = factories.booking(customer, factories.session(evening, now - timedelta(days=1)))
+    db.session.commit()
+    first_id, second_id = first.id, second.id
+    mark = update(Booking).values(status=BookingStatus.ATTENDED)
+    engine = db.engine
+    errors: list[BaseException] = []
+
+    def mark_second() -> None:
+        try:
+            with engine.begin() as connection:
+                connection.execute(mark.where(Booking.id == second_id))
+        except BaseException as exc:  # noqa: BLE001  reported by the assertion below
+            errors.append(exc)
+
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        connection.execute(mark.where(Booking.id == first_id))
+        other = threading.Thread(target=mark_second)
+        other.start()
+        time.sleep(0.5)  # the second waits for the first's rows of the summary
+        transaction.commit()
+    other.join(timeout=30)
+    assert errors == []
+    assert _class_type_attendance(db) == {
+        (customer.id, yoga.id, 2, now - timedelta(days=2), now - timedelta(days=1))
+    }
     assert _class_type_attendance(db) == _class_type_attendance_from_bookings(db)
