@@ -260,80 +260,78 @@ def test_sweep_requeues_vanished_jobs_and_rescues_stuck_claims(smtp_app, db, red
     assert len(smtp.messages) == 4
 
 
-def test_a_batch_slower_than_the_sending_timeout_keeps_its_claims(smtp_app, db, redis, smtp):
-    """Sweeps during a slow batch rescue nothing from it, so no other worker sends it again."""
-    customers = [factories.customer() for _ in range(6)]
-    db.session.commit()
-    outbox.send(_email(), [c.id for c in customers])
-    ids = _pending_ids(db)
-    smtp.delay = 0.25  # six messages take 1.5 s, the claims time out after 0.6 s
-    saved_timeout = smtp_app.config["SENDING_TIMEOUT_SECONDS"]
+@pytest.fixture
+def short_sending_timeout(smtp_app):
+    """Claims time out after 0.6 s, so they are renewed before each message after 0.2 s."""
+    saved = smtp_app.config["SENDING_TIMEOUT_SECONDS"]
     smtp_app.config["SENDING_TIMEOUT_SECONDS"] = 0.6
+    yield
+    smtp_app.config["SENDING_TIMEOUT_SECONDS"] = saved
+
+
+def _process_in_background(app, ids: list[int]) -> tuple[threading.Thread, list[BaseException]]:
+    """A second worker: `outbox.process(ids)` in a thread of its own, its errors collected."""
+    from commsapp.extensions import db
+
     errors: list[BaseException] = []
 
-    def worker() -> None:
-        with smtp_app.app_context():
+    def work() -> None:
+        with app.app_context():
             try:
                 outbox.process(ids)
-            except BaseException as exc:  # noqa: BLE001  reported by the assertion below
+            except BaseException as exc:  # noqa: BLE001  reported by the caller's assertion
                 errors.append(exc)
             finally:
                 db.session.remove()
 
-    sending = threading.Thread(target=worker)
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread, errors
+
+
+def test_a_batch_slower_than_the_sending_timeout_keeps_its_claims(
+    smtp_app, db, redis, smtp, short_sending_timeout
+):
+    """Sweeps during a slow batch rescue nothing from it, so no other worker sends it again."""
+    customers = [factories.customer() for _ in range(6)]
+    db.session.commit()
+    outbox.send(_email(), [c.id for c in customers])
+    smtp.delay = 0.25  # six messages take 1.5 s, the claims time out after 0.6 s
+    sending, errors = _process_in_background(smtp_app, _pending_ids(db))
     rescued = 0
-    try:
-        sending.start()
-        while sending.is_alive():
-            time.sleep(0.1)
-            rescued += outbox.sweep()["rescued"]
-        sending.join()
-    finally:
-        smtp_app.config["SENDING_TIMEOUT_SECONDS"] = saved_timeout
+    while sending.is_alive():
+        time.sleep(0.1)
+        rescued += outbox.sweep()["rescued"]
+    sending.join()
     assert errors == [] and rescued == 0
     assert {status for status, _ in _statuses(db).values()} == {DeliveryStatus.SENT}
     message_ids = [message["Message-ID"] for _, _, message in smtp.messages]
     assert len(message_ids) == len(set(message_ids)) == 6
 
 
-def test_a_stalled_worker_leaves_deliveries_another_worker_took_over(smtp_app, db, redis, smtp):
+def test_a_stalled_worker_leaves_deliveries_another_worker_took_over(
+    smtp_app, db, redis, smtp, short_sending_timeout
+):
     """Claims another worker holds are neither sent, renewed nor released by the first one."""
     customers = [factories.customer() for _ in range(4)]
     db.session.commit()
     outbox.send(_email(), [c.id for c in customers])
     ids = _pending_ids(db)
     smtp.delay = 0.3
-    saved_timeout = smtp_app.config["SENDING_TIMEOUT_SECONDS"]
-    smtp_app.config["SENDING_TIMEOUT_SECONDS"] = 0.6  # renewed before each message after 0.2 s
-    errors: list[BaseException] = []
-
-    def worker() -> None:
-        with smtp_app.app_context():
-            try:
-                outbox.process(ids)
-            except BaseException as exc:  # noqa: BLE001  reported by the assertion below
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    sending = threading.Thread(target=worker)
+    sending, errors = _process_in_background(smtp_app, ids)
+    deadline = time.monotonic() + 10
+    while _statuses(db)[customers[0].id][0] != DeliveryStatus.SENDING:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    # As if the sweep had rescued the last two and a second worker had claimed them.
     others_claim = utcnow() - timedelta(seconds=1)
-    try:
-        sending.start()
-        deadline = time.monotonic() + 10
-        while _statuses(db)[customers[0].id][0] != DeliveryStatus.SENDING:
-            assert time.monotonic() < deadline
-            time.sleep(0.01)
-        # As if the sweep had rescued the last two and a second worker had claimed them.
-        db.session.execute(
-            Delivery.__table__.update()
-            .where(Delivery.id.in_(ids[2:]))
-            .values(status=DeliveryStatus.SENDING, claimed_at=others_claim)
-        )
-        db.session.commit()
-        sending.join(timeout=30)
-    finally:
-        smtp_app.config["SENDING_TIMEOUT_SECONDS"] = saved_timeout
+    db.session.execute(
+        Delivery.__table__.update()
+        .where(Delivery.id.in_(ids[2:]))
+        .values(status=DeliveryStatus.SENDING, claimed_at=others_claim)
+    )
+    db.session.commit()
+    sending.join(timeout=30)
     assert errors == []
     assert sorted(to for _, [to], _ in smtp.messages) == sorted(c.email for c in customers[:2])
     db.session.expire_all()
