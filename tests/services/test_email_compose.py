@@ -28,16 +28,33 @@ def _parsed(outgoing):
     return email.message_from_bytes(outgoing.data, policy=email.policy.default)
 
 
-def test_non_ascii_names_subject_and_body_arrive_intact(app):
+def _compose(
+    app,
+    recipient: EmailRecipient,
+    *,
+    subject: str = "Hallo",
+    body_html: str = "<p>Hallo</p>",
+    audience: Audience = Audience.TRANSACTIONAL,
+):
     with app.app_context():
-        outgoing = compose_email(
-            delivery_id=7,
+        return compose_email(
+            delivery_id=recipient.customer_id + 1000,
             sender=SENDER,
-            recipient=EmailRecipient(3, "Jörg", "Grüßmann", "joerg@example.org"),
-            subject="Grüße, {{first_name}}! Neue Kurse bei {{business_name}}",
-            body_html="<p>Liebe/r {{first_name}} {{last_name}}, schön, dass du da bist.</p>",
-            audience=Audience.MARKETING,
+            recipient=recipient,
+            subject=subject,
+            body_html=body_html,
+            audience=audience,
         )
+
+
+def test_non_ascii_names_subject_and_body_arrive_intact(app):
+    outgoing = _compose(
+        app,
+        EmailRecipient(3, "Jörg", "Grüßmann", "joerg@example.org"),
+        subject="Grüße, {{first_name}}! Neue Kurse bei {{business_name}}",
+        body_html="<p>Liebe/r {{first_name}} {{last_name}}, schön, dass du da bist.</p>",
+        audience=Audience.MARKETING,
+    )
     parsed = _parsed(outgoing)
     assert parsed["Subject"] == "Grüße, Jörg! Neue Kurse bei Tanzschule Übermut"
     assert parsed["To"].addresses[0].display_name == "Jörg Grüßmann"
@@ -55,15 +72,12 @@ def test_non_ascii_names_subject_and_body_arrive_intact(app):
 
 def test_wire_format_has_crlf_lines_within_the_length_limit(app):
     """SMTP wants CRLF line ends and lines of at most 998 characters, whatever the content."""
-    with app.app_context():
-        outgoing = compose_email(
-            delivery_id=8,
-            sender=SENDER,
-            recipient=EmailRecipient(3, "Kim", "Muster", "kim@example.org"),
-            subject="Ein sehr langer Betreff " * 20,
-            body_html="<p>" + "x" * 5000 + "</p><p>line\nbreak</p>",
-            audience=Audience.TRANSACTIONAL,
-        )
+    outgoing = _compose(
+        app,
+        EmailRecipient(3, "Kim", "Muster", "kim@example.org"),
+        subject="Ein sehr langer Betreff " * 20,
+        body_html="<p>" + "x" * 5000 + "</p><p>line\nbreak</p>",
+    )
     assert b"\n" not in outgoing.data.replace(b"\r\n", b"")
     assert max(len(line) for line in outgoing.data.split(b"\r\n")) <= 998
     parsed = _parsed(outgoing)
@@ -127,15 +141,7 @@ def test_names_in_block_attributes_are_filled_too(app):
 
 def test_long_non_ascii_names_are_folded_into_short_encoded_words(app):
     name = "Ŝtéfānïa-Œlžbieta " * 6
-    with app.app_context():
-        outgoing = compose_email(
-            delivery_id=12,
-            sender=SENDER,
-            recipient=EmailRecipient(3, name.strip(), "Ünal", "s@example.org"),
-            subject="Hallo",
-            body_html="<p>Hallo</p>",
-            audience=Audience.TRANSACTIONAL,
-        )
+    outgoing = _compose(app, EmailRecipient(3, name.strip(), "Ünal", "s@example.org"))
     headers = outgoing.data.split(b"\r\n\r\n", 1)[0].decode("ascii")
     assert max(len(line) for line in headers.split("\r\n")) <= 78
     assert all(len(word) <= 75 for word in headers.split() if word.startswith("=?"))
@@ -170,15 +176,7 @@ def test_block_email_fills_names_and_has_its_footer_once(app):
 
 
 def _non_ascii_address_email(app):
-    with app.app_context():
-        return compose_email(
-            delivery_id=10,
-            sender=SENDER,
-            recipient=EmailRecipient(3, "Jörg", "M", "jörg@example.org"),
-            subject="Hallo",
-            body_html="<p>Hallo</p>",
-            audience=Audience.TRANSACTIONAL,
-        )
+    return _compose(app, EmailRecipient(3, "Jörg", "M", "jörg@example.org"))
 
 
 def test_non_ascii_address_goes_out_over_smtputf8(app, smtp):
@@ -223,15 +221,7 @@ def _free_port() -> int:
 
 
 def test_plain_address_goes_out_without_smtputf8(app, smtp):
-    with app.app_context():
-        outgoing = compose_email(
-            delivery_id=11,
-            sender=SENDER,
-            recipient=EmailRecipient(3, "Kim", "M", "kim@example.org"),
-            subject="Hallo",
-            body_html="<p>Hallo</p>",
-            audience=Audience.TRANSACTIONAL,
-        )
+    outgoing = _compose(app, EmailRecipient(3, "Kim", "M", "kim@example.org"))
     assert not outgoing.needs_smtputf8
     with smtplib.SMTP("127.0.0.1", smtp.port) as client:
         client.sendmail(outgoing.envelope_from, [outgoing.envelope_to], outgoing.data)
