@@ -19,6 +19,7 @@ from sqlalchemy import (
 from commsapp.extensions import db
 from commsapp.models import Customer
 from commsapp.models.base import SEARCH_INDEX_TABLE
+from commsapp.services import like
 
 MAX_SEARCH_LENGTH = 100
 LIKE_SPECIAL = re.compile(r"[%_\\]")
@@ -54,7 +55,7 @@ def search_condition(query: str) -> ColumnElement[bool] | None:
             + space
             + func.coalesce(Customer.mobile, empty)
         )
-        return and_(*(haystack.like(_pattern(word), escape="\\") for word in words))
+        return and_(*(haystack.like(like.containing(word), escape=like.ESCAPE) for word in words))
     indexed = [word for word in words if len(word) >= 3 and not LIKE_SPECIAL.search(word)]
     conditions = []
     if indexed:
@@ -67,8 +68,8 @@ def search_condition(query: str) -> ColumnElement[bool] | None:
     fields = (Customer.first_name, Customer.last_name, Customer.email, Customer.mobile)
     for word in words:
         if word not in indexed:
-            pattern = _pattern(word)
-            conditions.append(or_(*(field.like(pattern, escape="\\") for field in fields)))
+            pattern = like.containing(word)
+            conditions.append(or_(*(field.like(pattern, escape=like.ESCAPE) for field in fields)))
     return and_(*conditions)
 
 
@@ -86,10 +87,6 @@ def refill_search_index() -> None:
             f"INSERT INTO {SEARCH_INDEX_TABLE} (rowid, haystack) SELECT id, {haystack} FROM customers"
         )
     )
-
-
-def _pattern(word: str) -> str:
-    return "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def list_customers(

@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from commsapp.extensions import db
 from commsapp.models import NotificationTemplate, StaffUser
 from commsapp.models.base import utcnow
+from commsapp.services import like
 from commsapp.services.html_sanitize import sanitize_rich_text
 from commsapp.services.template_editor import (
     NOTIFICATION_VARIABLES,
@@ -33,18 +34,14 @@ def list_templates(query: str = "") -> list[NotificationTemplate]:
         NotificationTemplate.name, NotificationTemplate.id
     )
     for word in query[:MAX_SEARCH_CHARS].split():
-        pattern = f"%{_escape_like(word)}%"
+        pattern = like.containing(word)
         statement = statement.where(
             or_(
-                NotificationTemplate.name.ilike(pattern, escape="\\"),
-                NotificationTemplate.subject.ilike(pattern, escape="\\"),
+                NotificationTemplate.name.ilike(pattern, escape=like.ESCAPE),
+                NotificationTemplate.subject.ilike(pattern, escape=like.ESCAPE),
             )
         )
     return list(db.session.scalars(statement))
-
-
-def _escape_like(word: str) -> str:
-    return word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def clean_name(name: str) -> str:
