@@ -47,6 +47,22 @@ def _compose(
         )
 
 
+def _block_emails(app, blocks: list[dict], recipients: list[EmailRecipient]) -> list:
+    """A transactional block email laid out once and composed for each recipient, parsed."""
+    with app.app_context():
+        layout = EmailLayout(
+            sender=SENDER,
+            subject="Neu",
+            body_html="",
+            audience=Audience.TRANSACTIONAL,
+            blocks=blocks,
+        )
+        return [
+            _parsed(layout.compose(number, recipient))
+            for number, recipient in enumerate(recipients, start=1)
+        ]
+
+
 def test_non_ascii_names_subject_and_body_arrive_intact(app):
     outgoing = _compose(
         app,
@@ -122,19 +138,8 @@ def test_names_in_block_attributes_are_filled_too(app):
             "alt": "Willkommen {{first_name}}",
         },
     ]
-    with app.app_context():
-        layout = EmailLayout(
-            sender=SENDER,
-            subject="Neu",
-            body_html="",
-            audience=Audience.TRANSACTIONAL,
-            blocks=blocks,
-        )
-        html = (
-            _parsed(layout.compose(1, EmailRecipient(11, "Anna", "A", "a@example.org")))
-            .get_body(("html",))
-            .get_content()
-        )
+    [anna] = _block_emails(app, blocks, [EmailRecipient(11, "Anna", "A", "a@example.org")])
+    html = anna.get_body(("html",)).get_content()
     assert 'href="https://studio.example/book?name=Anna"' in html
     assert 'alt="Willkommen Anna"' in html
 
@@ -157,16 +162,14 @@ def test_block_email_fills_names_and_has_its_footer_once(app):
         {"id": "h", "type": "heading", "text": "Hallo {{first_name}} {{last_name}}"},
         {"id": "t", "type": "text", "html": "<p>Bis bald, {{first_name}}!</p>"},
     ]
-    with app.app_context():
-        layout = EmailLayout(
-            sender=SENDER,
-            subject="Neu",
-            body_html="",
-            audience=Audience.TRANSACTIONAL,
-            blocks=blocks,
-        )
-        first = _parsed(layout.compose(1, EmailRecipient(11, "Anna", "<b>A</b>", "a@example.org")))
-        second = _parsed(layout.compose(2, EmailRecipient(12, "Ben", "B", "b@example.org")))
+    first, second = _block_emails(
+        app,
+        blocks,
+        [
+            EmailRecipient(11, "Anna", "<b>A</b>", "a@example.org"),
+            EmailRecipient(12, "Ben", "B", "b@example.org"),
+        ],
+    )
     html = first.get_body(("html",)).get_content()
     text = first.get_body(("plain",)).get_content()
     assert "Hallo Anna &lt;b&gt;A&lt;/b&gt;" in html and "<b>A</b>" not in html
